@@ -1,0 +1,29 @@
+#ifndef MG_CLI_H
+#define MG_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "modelgate/modelgate.h"
+
+#define CMD(name, summary) int cmd_##name(int argc, char **argv);
+#include "commands.h"
+#undef CMD
+
+/* Exit statuses (docs/cli.md). */
+#define EXIT_CLEAN 0
+#define EXIT_FOUND 1
+#define EXIT_ERROR 2
+
+/* JSON writing helpers (cli/jsonw.c). */
+void json_str(FILE *f, const char *s);
+void json_str_or_null(FILE *f, const char *s);
+
+/* Read a whole file or stdin ("-") into memory, up to max bytes. */
+int read_all(const char *path, uint64_t max, unsigned char **buf,
+             size_t *len, char *err, size_t errlen);
+
+/* Severity by name: "unknown", "suspicious", "dangerous"; -1 if bad. */
+int parse_level(const char *s);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * cmd_disasm.c - modelgate disasm FILE: the opcodes of every pickle stream
+ * in FILE, like pickletools.dis, but it never gives up silently: the line
+ * where a stream breaks says why.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "opt.h"
+
+static int
+print_line(void *user, const struct mg_disasm_line *l)
+{
+    (void)user;
+    if (l->error != NULL) {
+        printf("%8" PRIu64 ": *** stream %u breaks here: %s\n", l->offset,
+               l->stream, l->error);
+        return 0;
+    }
+    printf("%8" PRIu64 ": %*s%-16s %s\n", l->offset, (int)(l->depth * 2), "",
+           l->opcode, l->arg);
+    if (strcmp(l->opcode, "STOP") == 0)
+        printf("          --- end of stream %u ---\n", l->stream);
+    return 0;
+}
+
+int
+cmd_disasm(int argc, char **argv)
+{
+    int help = 0;
+    uint64_t max_bytes = 1ULL << 32;
+    const struct opt table[] = {
+        {"max-bytes", 0, OPT_U64, "BYTES", "largest file read (default 4G)",
+         &max_bytes, NULL},
+        {"help", 'h', OPT_FLAG, NULL, "show this help", &help, NULL},
+    };
+    struct opt_list pos = {0};
+    int rc = opt_parse(table, 2, argc, argv, &pos, "disasm");
+    if (rc != 0)
+        goto out;
+    if (help || pos.n != 1) {
+        FILE *f = help ? stdout : stderr;
+        fprintf(f, "usage: modelgate disasm [OPTIONS] FILE\n\noptions:\n");
+        opt_help(f, table, 2);
+        rc = help ? EXIT_CLEAN : EXIT_ERROR;
+        goto out;
+    }
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    char err[200];
+    if (read_all(pos.v[0], max_bytes, &buf, &len, err, sizeof(err)) != 0) {
+        fprintf(stderr, "modelgate disasm: %s: %s\n", pos.v[0], err);
+        rc = EXIT_ERROR;
+        goto out;
+    }
+    struct mg_scanner *s = NULL;
+    if (mg_scanner_new(NULL, &s) != MG_OK) {
+        free(buf);
+        rc = EXIT_ERROR;
+        goto out;
+    }
+    enum mg_status st = mg_disasm_buffer(s, buf, len, print_line, NULL);
+    rc = st == MG_OK ? EXIT_CLEAN : EXIT_ERROR;
+    mg_scanner_free(s);
+    free(buf);
+out:
+    opt_list_free(&pos);
+    return rc;
+}

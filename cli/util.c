@@ -1,0 +1,74 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+parse_level(const char *s)
+{
+    if (strcmp(s, "unknown") == 0)
+        return MG_SEV_UNKNOWN;
+    if (strcmp(s, "suspicious") == 0)
+        return MG_SEV_SUSPICIOUS;
+    if (strcmp(s, "dangerous") == 0)
+        return MG_SEV_DANGEROUS;
+    return -1;
+}
+
+int
+read_all(const char *path, uint64_t max, unsigned char **buf, size_t *len,
+         char *err, size_t errlen)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = malloc(cap);
+    if (b == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                snprintf(err, errlen, "larger than %llu bytes",
+                         (unsigned long long)max);
+                goto fail;
+            }
+            size_t nc = cap * 2;
+            unsigned char *nb = realloc(b, nc);
+            if (nb == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            b = nb;
+            cap = nc;
+        }
+        ssize_t k = read(fd, b + n, cap - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            goto fail;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    if (fd != 0)
+        close(fd);
+    *buf = b;
+    *len = n;
+    return 0;
+fail:
+    free(b);
+    if (fd > 0)
+        close(fd);
+    return -1;
+}

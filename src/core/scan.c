@@ -1,0 +1,124 @@
+/*
+ * scan.c - the nested-scan entry point and the context helpers. This is
+ * the only recursion path: containers call mg_scan_input() for each
+ * member, which pushes a layer, checks depth and time, sniffs the content
+ * and dispatches to the format that claims it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/ctx.h"
+#include "core/report.h"
+#include "formats/format.h"
+#include "formats/pickle/pickle.h"
+
+/* "a!b!c" from the layer stack, into buf. */
+static const char *
+layer_path(const struct mg_ctx *ctx, char *buf, size_t size)
+{
+    if (ctx->depth == 0)
+        return NULL;
+    size_t k = 0;
+    buf[0] = '\0';
+    for (unsigned i = 1; i <= ctx->depth; i++) {
+        const char *n = ctx->layers[i] ? ctx->layers[i] : "?";
+        int w = snprintf(buf + k, size - k, "%s%s", i > 1 ? "!" : "", n);
+        if (w < 0 || (size_t)w >= size - k)
+            break;
+        k += (size_t)w;
+    }
+    return buf;
+}
+
+enum mg_status
+mg_ctx_add(struct mg_ctx *ctx, const struct mg_finding_in *f)
+{
+    if (f->sev == MG_SEV_INFO && !ctx->report_info &&
+        strcmp(f->rule, "limit") != 0 && strcmp(f->rule, "io-error") != 0 &&
+        strncmp(f->rule, "format", 6) != 0)
+        return MG_OK;
+    char buf[2048];
+    return mg_report_add(ctx->rep, layer_path(ctx, buf, sizeof(buf)), f);
+}
+
+enum mg_status
+mg_ctx_findf(struct mg_ctx *ctx, enum mg_severity sev, const char *rule,
+             int64_t offset, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct mg_finding_in f = {.sev = sev,
+                              .rule = rule,
+                              .message = msg,
+                              .offset = offset < 0 ? 0 : (uint64_t)offset,
+                              .has_offset = offset >= 0};
+    return mg_ctx_add(ctx, &f);
+}
+
+enum mg_status
+mg_ctx_incomplete(struct mg_ctx *ctx, const char *limit_name, int64_t offset,
+                  const char *why)
+{
+    mg_report_set_incomplete(ctx->rep);
+    char msg[1024];
+    if (limit_name != NULL)
+        snprintf(msg, sizeof(msg), "scan incomplete: limit %s reached%s%s",
+                 limit_name, why ? ": " : "", why ? why : "");
+    else
+        snprintf(msg, sizeof(msg), "scan incomplete: %s", why ? why : "error");
+    struct mg_finding_in f = {.sev = MG_SEV_INFO,
+                              .rule = limit_name ? "limit" : "io-error",
+                              .message = msg,
+                              .offset = offset < 0 ? 0 : (uint64_t)offset,
+                              .has_offset = offset >= 0,
+                              .name = limit_name};
+    char buf[2048];
+    return mg_report_add(ctx->rep, layer_path(ctx, buf, sizeof(buf)), &f);
+}
+
+void
+mg_ctx_set_format(struct mg_ctx *ctx, const char *format)
+{
+    if (ctx->depth == 0)
+        mg_report_set_format(ctx->rep, format);
+}
+
+enum mg_status
+mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
+{
+    enum mg_status st = MG_OK;
+    int pushed = 0;
+    if (name != NULL) {
+        if (ctx->depth + 1 > ctx->lim->max_depth ||
+            ctx->depth + 1 >= MG_MAX_LAYERS)
+            return mg_ctx_incomplete(ctx, "max-depth", -1, name);
+        ctx->layers[++ctx->depth] = name;
+        pushed = 1;
+    }
+    if (mg_ctx_expired(ctx)) {
+        st = mg_ctx_incomplete(ctx, "max-seconds", -1, NULL);
+        goto out;
+    }
+    st = mg_input_sniff(in);
+    if (st != MG_OK) {
+        st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
+        goto out;
+    }
+    const struct mg_format *fmt =
+        mg_format_detect(in->head, in->head_len, in->size);
+    if (fmt != NULL) {
+        mg_ctx_set_format(ctx, fmt->name);
+        st = fmt->scan(ctx, in);
+    } else {
+        st = mg_pickle_scan_fallback(ctx, in);
+    }
+out:
+    if (pushed)
+        ctx->depth--;
+    return st;
+}

@@ -1,0 +1,214 @@
+#include "core/scanner.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/ctx.h"
+#include "core/limits.h"
+#include "core/report.h"
+#include "pickle/policy.h"
+
+const char *
+mg_strerror(enum mg_status st)
+{
+    switch (st) {
+    case MG_OK:
+        return "success";
+    case MG_E_NOMEM:
+        return "out of memory";
+    case MG_E_IO:
+        return "input/output error";
+    case MG_E_MALFORMED:
+        return "malformed input";
+    case MG_E_TRUNCATED:
+        return "truncated input";
+    case MG_E_LIMIT:
+        return "limit reached";
+    case MG_E_UNSUPPORTED:
+        return "unsupported";
+    case MG_E_BAD_SIGNATURE:
+        return "bad signature";
+    case MG_E_SANDBOX:
+        return "sandbox error";
+    case MG_E_INVALID:
+        return "invalid argument";
+    case MG_E_INTERNAL:
+        return "internal error";
+    default:
+        return "unknown status";
+    }
+}
+
+void
+mg_options_init(struct mg_options *opt)
+{
+    memset(opt, 0, sizeof(*opt));
+    struct mg_limits *l = &opt->limits;
+    l->max_opcodes = MG_DEFAULT_MAX_OPCODES;
+    l->max_stack = MG_DEFAULT_MAX_STACK;
+    l->max_memo = MG_DEFAULT_MAX_MEMO;
+    l->max_string = MG_DEFAULT_MAX_STRING;
+    l->max_values = MG_DEFAULT_MAX_VALUES;
+    l->max_value_depth = MG_DEFAULT_MAX_VALUE_DEPTH;
+    l->max_findings = MG_DEFAULT_MAX_FINDINGS;
+    l->max_streams = MG_DEFAULT_MAX_STREAMS;
+    l->max_depth = MG_DEFAULT_MAX_DEPTH;
+    l->max_members = MG_DEFAULT_MAX_MEMBERS;
+    l->max_member_bytes = MG_DEFAULT_MAX_MEMBER_BYTES;
+    l->max_total_bytes = MG_DEFAULT_MAX_TOTAL_BYTES;
+    l->max_ratio = MG_DEFAULT_MAX_RATIO;
+    l->max_header_bytes = MG_DEFAULT_MAX_HEADER_BYTES;
+    l->max_json_depth = MG_DEFAULT_MAX_JSON_DEPTH;
+    l->max_seconds = MG_DEFAULT_MAX_SECONDS;
+}
+
+enum mg_status
+mg_set_error(struct mg_scanner *s, enum mg_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+enum mg_status
+mg_scanner_new(const struct mg_options *opt, struct mg_scanner **out)
+{
+    if (out == NULL)
+        return MG_E_INVALID;
+    *out = NULL;
+    struct mg_scanner *s = mg_calloc(1, sizeof(*s));
+    if (s == NULL)
+        return MG_E_NOMEM;
+    if (opt != NULL)
+        s->opt = *opt;
+    else
+        mg_options_init(&s->opt);
+    struct mg_limits *l = &s->opt.limits;
+    /* Limits that would make the machine meaningless are clamped. */
+    if (l->max_value_depth < 2)
+        l->max_value_depth = 2;
+    if (l->max_depth >= MG_MAX_LAYERS)
+        l->max_depth = MG_MAX_LAYERS - 1;
+    if (l->max_findings < 1)
+        l->max_findings = 1;
+    s->policy = s->opt.policy ? s->opt.policy : mg_policy_builtin();
+    *out = s;
+    return MG_OK;
+}
+
+void
+mg_scanner_free(struct mg_scanner *s)
+{
+    mg_free(s);
+}
+
+const char *
+mg_scanner_errmsg(const struct mg_scanner *s)
+{
+    return s ? s->errmsg : "no scanner";
+}
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+ctx_init(struct mg_ctx *ctx, struct mg_scanner *s, struct mg_report *r)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->sc = s;
+    ctx->lim = &s->opt.limits;
+    ctx->policy = s->policy;
+    ctx->rep = r;
+    ctx->report_info = s->opt.report_info;
+    if (s->opt.limits.max_seconds > 0)
+        ctx->deadline_ns = now_ns() + s->opt.limits.max_seconds * 1000000000ull;
+}
+
+int
+mg_ctx_expired(const struct mg_ctx *ctx)
+{
+    return ctx->deadline_ns != 0 && now_ns() > ctx->deadline_ns;
+}
+
+static enum mg_status
+scan_common(struct mg_scanner *s, struct mg_input *in, const char *path,
+            struct mg_report *r)
+{
+    struct mg_ctx ctx;
+    ctx_init(&ctx, s, r);
+    enum mg_status st = mg_scan_input(&ctx, in, NULL);
+    if (st == MG_OK)
+        st = mg_report_finish(r);
+    if (st != MG_OK)
+        mg_set_error(s, st, "%s: %s", path, mg_strerror(st));
+    return st;
+}
+
+enum mg_status
+mg_scan_file(struct mg_scanner *s, const char *path, struct mg_report **out)
+{
+    if (s == NULL || path == NULL || out == NULL)
+        return MG_E_INVALID;
+    *out = NULL;
+    struct mg_report *r = mg_report_new(path, s->opt.limits.max_findings);
+    if (r == NULL)
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
+    struct mg_input in;
+    struct mg_file_input f;
+    char err[200];
+    enum mg_status st = mg_input_file(&in, &f, path, err, sizeof(err));
+    if (st != MG_OK) {
+        struct mg_ctx ctx;
+        ctx_init(&ctx, s, r);
+        if (mg_ctx_incomplete(&ctx, NULL, -1, err) != MG_OK ||
+            st == MG_E_NOMEM) {
+            mg_report_free(r);
+            return mg_set_error(s, MG_E_NOMEM, "out of memory");
+        }
+        mg_set_error(s, st, "%s: %s", path, err);
+        *out = r;
+        return st;
+    }
+    st = scan_common(s, &in, path, r);
+    mg_report_set_sizes(r, f.size, f.bytes_read);
+    mg_input_file_close(&f);
+    if (st == MG_E_NOMEM) {
+        mg_report_free(r);
+        return st;
+    }
+    *out = r;
+    return st;
+}
+
+enum mg_status
+mg_scan_buffer(struct mg_scanner *s, const void *buf, size_t len,
+               const char *name, struct mg_report **out)
+{
+    if (s == NULL || (buf == NULL && len > 0) || out == NULL)
+        return MG_E_INVALID;
+    *out = NULL;
+    struct mg_report *r =
+        mg_report_new(name ? name : "-", s->opt.limits.max_findings);
+    if (r == NULL)
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
+    struct mg_input in;
+    mg_input_mem(&in, buf, len);
+    enum mg_status st = scan_common(s, &in, name ? name : "-", r);
+    mg_report_set_sizes(r, len, len);
+    if (st == MG_E_NOMEM) {
+        mg_report_free(r);
+        return st;
+    }
+    *out = r;
+    return st;
+}

@@ -1,0 +1,2 @@
+/* One line per format, cheapest and most specific probes first. */
+FORMAT(pickle)

@@ -219,9 +219,10 @@ MG_API const struct mg_finding *mg_report_get(const struct mg_report *r,
 struct mg_disasm_line {
     uint64_t offset;    /**< offset of the opcode */
     const char *opcode; /**< pickletools name, e.g. "SHORT_BINUNICODE" */
+    unsigned char code; /**< the opcode byte */
     const char *arg;    /**< rendered argument, "" when none */
     unsigned stream;    /**< 0-based index of the pickle stream */
-    unsigned depth;     /**< number of open marks */
+    unsigned depth;     /**< open marks, as pickletools.dis indents */
     const char *error;  /**< non-NULL for a break: why it stopped */
 };
 typedef int (*mg_disasm_cb)(void *user, const struct mg_disasm_line *line);

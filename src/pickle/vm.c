@@ -1447,7 +1447,7 @@ concat_args(struct run *r, const struct mg_val *a, uint32_t from,
     if (t == NULL)
         return RC_ERR;
     const struct mg_obj *ta = mg_val_obj(a, OK_TUPLE);
-    const struct mg_obj *tb = mg_val_obj(b, OK_TUPLE);
+    const struct mg_obj *tb = b != NULL ? mg_val_obj(b, OK_TUPLE) : NULL;
     for (uint32_t i = from; ta != NULL && i < ta->nkept; i++)
         if (obj_add(r, t, &ta->items[i]) != RC_OK)
             return RC_ERR;
@@ -1948,7 +1948,8 @@ op_stack_global(struct run *r)
     }
     if (certainly_not_str(&module) || certainly_not_str(&name))
         return brk(r, "STACK_GLOBAL requires str");
-    /* Operands computed at load time: the import cannot be known. */
+    /* Operands computed at load time: the import cannot be known. Keep
+       whichever part is a constant, so the policy still sees it. */
     char mbuf[160], nbuf[160];
     mg_val_render(&module, mbuf, sizeof(mbuf), 4);
     mg_val_render(&name, nbuf, sizeof(nbuf), 4);
@@ -1958,8 +1959,11 @@ op_stack_global(struct run *r)
                  mbuf, nbuf);
     if (rc != RC_OK)
         return rc;
-    struct mg_str *m = lit_str(r, "<dynamic>");
-    struct mg_str *n = m ? lit_str(r, nbuf) : NULL;
+    int mconst = module.kind == VK_STR && mg_str_exact(module.u.s);
+    int nconst = name.kind == VK_STR && mg_str_exact(name.u.s);
+    struct mg_str *m = mconst ? module.u.s : lit_str(r, "<dynamic>");
+    struct mg_str *n =
+        m == NULL ? NULL : nconst ? name.u.s : lit_str(r, "<dynamic>");
     struct mg_glob *g = n ? new_glob(r, m, n, VIA_STACK_GLOBAL) : NULL;
     if (g == NULL)
         return RC_ERR;
@@ -2681,12 +2685,16 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
         }
         if (vm->want_opcodes) {
             /* Decode first, report the line, then the outcome. */
+            size_t marks_before = vm->nmarks;
             rc = step(&r);
             if (rc == RC_OK || rc == RC_STOP || rc == RC_BREAK) {
+                size_t d = vm->nmarks < marks_before ? vm->nmarks
+                                                     : marks_before;
                 struct mg_pevent ev = {.kind = PEV_OPCODE,
                                        .offset = r.op_off,
                                        .opcode = r.op,
-                                       .arg = r.arg};
+                                       .arg = r.arg,
+                                       .depth = (unsigned)d};
                 enum rc rc2 = emit(&r, &ev);
                 if (rc2 != RC_OK)
                     rc = rc2;

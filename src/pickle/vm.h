@@ -39,6 +39,7 @@ struct mg_pevent {
     uint64_t offset;
     uint8_t opcode;
     const char *arg;              /* PEV_OPCODE: rendered argument */
+    unsigned depth;               /* PEV_OPCODE: marks, pickletools-style */
     struct mg_glob *glob;
     const struct mg_call *call;   /* PEV_CALL */
     const struct mg_val *target;  /* PEV_METHOD: the object */

@@ -306,10 +306,10 @@ mg_ind_classify(const char *p, size_t n)
 {
     uint16_t out = 0;
     size_t l;
-    if (n < 6)
-        return 0;
     if (looks_like_pickle(p, n))
         out |= IND_PICKLE;
+    if (n < 6)
+        return out;
     /* One pass: which searches are worth it. */
     unsigned any = 0;
     size_t run = 0, maxrun = 0;

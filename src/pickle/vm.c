@@ -242,7 +242,9 @@ fence(const struct mg_pvm *vm)
 static enum rc
 underflow(struct run *r)
 {
-    return brk(r, "unpickling stack underflow");
+    /* CPython's wording depends on whether a MARK is open. */
+    return brk(r, r->vm->nmarks > 0 ? "unexpected MARK found"
+                                    : "unpickling stack underflow");
 }
 
 static enum rc

@@ -496,8 +496,6 @@ mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
                      NULL, NULL, NULL, msg);
             if (st != MG_OK)
                 break;
-        } else if (o->fallback && idx == 0 && !after_stop) {
-            break; /* not a pickle */
         }
         if (o->single)
             break;

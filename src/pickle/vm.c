@@ -715,8 +715,7 @@ push_int_text(struct run *r, const uint8_t *p, size_t len, int is_long)
             return brk(r, "invalid literal for int() with base 0");
         v.kind = k == 1 ? VK_INT : VK_BIGINT;
         v.u.i = k == 1 ? x : (neg ? -1 : 1);
-        snprintf(r->arg, sizeof(r->arg), "%.*s", (int)(len > 60 ? 60 : len),
-                 (const char *)p);
+        mg_val_render(&v, r->arg, sizeof(r->arg), 1);
         return push(r, v);
     }
     if (parse_strtol(p, len, &x)) {
@@ -736,8 +735,7 @@ push_int_text(struct run *r, const uint8_t *p, size_t len, int is_long)
         return brk(r, "invalid literal for int() with base 0");
     v.kind = k == 1 ? VK_INT : VK_BIGINT;
     v.u.i = k == 1 ? x : (neg ? -1 : 1);
-    snprintf(r->arg, sizeof(r->arg), "%.*s", (int)(len > 60 ? 60 : len),
-             (const char *)p);
+    mg_val_render(&v, r->arg, sizeof(r->arg), 1);
     return push(r, v);
 }
 
@@ -1705,7 +1703,10 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
                     return rc;
                 if (concat_args(r, &w->args, 1, NULL, &rest) != RC_OK)
                     return RC_ERR;
-                return do_call(r, how, &m, &rest, &w->kwargs, depth - 1, out);
+                rc = do_call(r, how, &m, &rest, &w->kwargs, depth - 1, out);
+                if (rc != RC_BREAK)
+                    return rc;
+                r->vm->why[0] = '\0';
             }
             break;
         case SEM_PARTIAL:
@@ -1713,7 +1714,10 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
                 struct mg_val all;
                 if (concat_args(r, &w->args, 1, args, &all) != RC_OK)
                     return RC_ERR;
-                return do_call(r, how, w0, &all, kwargs, depth - 1, out);
+                enum rc rc = do_call(r, how, w0, &all, kwargs, depth - 1, out);
+                if (rc != RC_BREAK)
+                    return rc;
+                r->vm->why[0] = '\0';
             }
             break;
         case SEM_NONE:
@@ -1751,10 +1755,17 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
     if (rc != RC_OK)
         return rc;
     if (g != NULL) {
+        /* What a known function would return. If that fails (bad
+           arguments), the real function would raise, but a loader with its
+           own find_class might not: the result is then just unknown. */
         int done = 0;
         rc = call_semantics(r, g, c, depth, &done, out);
-        if (rc != RC_OK || done)
+        if (rc == RC_BREAK) {
+            r->vm->why[0] = '\0';
+            done = 0;
+        } else if (rc != RC_OK || done) {
             return rc;
+        }
     }
     c->h.sem = SEM_INSTANCE;
     *out = val_obj(c);
@@ -1886,6 +1897,13 @@ add_items(struct run *r, size_t from, int kind)
     enum rc rc = RC_OK;
     const char *method = kind == 'a' ? "append" : kind == 's' ? "__setitem__"
                                                               : "add";
+    if (target->kind == VK_BYTES && (target->u.s->flags & STR_BYTEARRAY) &&
+        kind != 'S') {
+        /* bytearray has append, extend and __setitem__; its contents are
+           not tracked. */
+        vm->sp = from;
+        return RC_OK;
+    }
     if (target->kind != VK_OBJ) {
         const char *tn = builtin_type_name(target);
         rc = brk(r, "'%s' object has no attribute '%s'", tn ? tn : "?",

@@ -39,8 +39,11 @@ dis_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 }
 
 enum mg_status
-mg_disasm_buffer(struct mg_scanner *s, const void *buf, size_t len,
-                 mg_disasm_cb cb, void *user)
+mg_disasm_buffer(struct mg_scanner *s,
+                 const void *buf,
+                 size_t len,
+                 mg_disasm_cb cb,
+                 void *user)
 {
     if (s == NULL || cb == NULL || (buf == NULL && len > 0))
         return MG_E_INVALID;

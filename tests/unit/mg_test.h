@@ -77,7 +77,9 @@ mgt_scan_fixture(const char *rel)
 
 /* First finding matching rule (and module/name when not NULL). */
 static inline const struct mg_finding *
-mgt_find(const struct mg_report *r, const char *rule, const char *module,
+mgt_find(const struct mg_report *r,
+         const char *rule,
+         const char *module,
          const char *name)
 {
     for (size_t i = 0; i < mg_report_count(r); i++) {
@@ -103,23 +105,23 @@ mgt_dump(const struct mg_report *r)
     }
 }
 
-#define assert_finding(r, rule, mod, name)                                     \
-    do {                                                                       \
-        if (mgt_find((r), (rule), (mod), (name)) == NULL) {                    \
-            mgt_dump(r);                                                       \
-            fail_msg("no finding %s %s.%s", (rule), (mod) ? (mod) : "*",       \
-                     (name) ? (name) : "*");                                   \
-        }                                                                      \
+#define assert_finding(r, rule, mod, name)                               \
+    do {                                                                 \
+        if (mgt_find((r), (rule), (mod), (name)) == NULL) {              \
+            mgt_dump(r);                                                 \
+            fail_msg("no finding %s %s.%s", (rule), (mod) ? (mod) : "*", \
+                     (name) ? (name) : "*");                             \
+        }                                                                \
     } while (0)
 
-#define assert_verdict(r, v)                                                   \
-    do {                                                                       \
-        if (mg_report_verdict(r) != (v)) {                                     \
-            mgt_dump(r);                                                       \
-            fail_msg("verdict %s, expected %s",                                \
-                     mg_verdict_name(mg_report_verdict(r)),                    \
-                     mg_verdict_name(v));                                      \
-        }                                                                      \
+#define assert_verdict(r, v)                                \
+    do {                                                    \
+        if (mg_report_verdict(r) != (v)) {                  \
+            mgt_dump(r);                                    \
+            fail_msg("verdict %s, expected %s",             \
+                     mg_verdict_name(mg_report_verdict(r)), \
+                     mg_verdict_name(v));                   \
+        }                                                   \
     } while (0)
 
 #endif

@@ -1,8 +1,7 @@
 /* Reports: duplicates merge with a count, verdicts follow severities and
    completeness, the finding cap never hides the worst severity. */
-#include "mg_test.h"
-
 #include "core/report.h"
+#include "mg_test.h"
 
 static struct mg_finding_in
 fin(enum mg_severity s, const char *rule, const char *msg)

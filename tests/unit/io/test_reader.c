@@ -1,9 +1,8 @@
 /* Bounded reader: every read checks its bounds, advances only on success,
    and a sub-reader cannot see past its member. */
-#include "mg_test.h"
-
 #include "io/ckd.h"
 #include "io/reader.h"
+#include "mg_test.h"
 
 static void
 test_ints_le_be(void **state)

@@ -1,9 +1,8 @@
 /* Sequential stream: memory and pull sources give the same bytes; the
    window never grows past its cap; reads past the end are truncation. */
-#include "mg_test.h"
-
 #include "core/limits.h"
 #include "io/stream.h"
+#include "mg_test.h"
 
 struct src {
     const uint8_t *p;
@@ -115,8 +114,7 @@ test_find_across_refills(void **state)
     size_t len;
     assert_int_equal(mg_stream_find(&s, '\n', 64u << 20, &len), MG_OK);
     assert_int_equal(len, n - 3);
-    assert_int_equal(mg_stream_find(&s, 'x', 64u << 20, &len),
-                     MG_E_TRUNCATED);
+    assert_int_equal(mg_stream_find(&s, 'x', 64u << 20, &len), MG_E_TRUNCATED);
     assert_int_equal(mg_stream_find(&s, '\n', 10, &len), MG_E_LIMIT);
     mg_stream_fini(&s);
     free(b);

@@ -1,6 +1,5 @@
 /* Indicators: each class found where it is, and not in look-alikes. */
 #include "mg_test.h"
-
 #include "pickle/indicators.h"
 
 static uint16_t

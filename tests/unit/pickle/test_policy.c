@@ -1,10 +1,9 @@
 /* Policy: allowlist first; dangerous by module (and submodule), by name,
    and by a component reached through attributes; user entries. */
-#include "mg_test.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "mg_test.h"
 #include "pickle/policy.h"
 #include "pickle/policy_tables.h"
 
@@ -15,8 +14,8 @@ test_tables_sorted(void **state)
 {
     (void)state;
     for (size_t i = 1; i < mg_pol_nmodules; i++)
-        assert_true(strcmp(mg_pol_modules[i - 1].module,
-                           mg_pol_modules[i].module) < 0);
+        assert_true(
+            strcmp(mg_pol_modules[i - 1].module, mg_pol_modules[i].module) < 0);
     for (size_t i = 1; i < mg_pol_nnames; i++) {
         int c = strcmp(mg_pol_names[i - 1].module, mg_pol_names[i].module);
         if (c == 0)
@@ -51,9 +50,9 @@ test_dangerous(void **state)
                      MG_SEV_DANGEROUS);
     assert_int_equal(SEV("socket", "create_connection"), MG_SEV_DANGEROUS);
     /* submodules of a dangerous module */
-    assert_int_equal(SEV("asyncio.unix_events",
-                         "_UnixSubprocessTransport._start"),
-                     MG_SEV_DANGEROUS);
+    assert_int_equal(
+        SEV("asyncio.unix_events", "_UnixSubprocessTransport._start"),
+        MG_SEV_DANGEROUS);
     assert_int_equal(SEV("os.path", "join"), MG_SEV_DANGEROUS);
     /* reached through a carrier module's attributes */
     assert_int_equal(SEV("pathlib", "os.system"), MG_SEV_DANGEROUS);
@@ -100,8 +99,7 @@ test_safe(void **state)
     assert_int_equal(SEV("torch", "FloatStorage"), MG_SEV_INFO);
     assert_int_equal(SEV("torch", "bfloat16"), MG_SEV_INFO);
     assert_int_equal(SEV("torch.nn.parameter", "Parameter"), MG_SEV_INFO);
-    assert_int_equal(SEV("numpy.core.multiarray", "_reconstruct"),
-                     MG_SEV_INFO);
+    assert_int_equal(SEV("numpy.core.multiarray", "_reconstruct"), MG_SEV_INFO);
     assert_int_equal(SEV("numpy", "dtype"), MG_SEV_INFO);
     assert_int_equal(SEV("_codecs", "encode"), MG_SEV_INFO);
     assert_int_equal(SEV("copyreg", "_reconstructor"), MG_SEV_INFO);
@@ -117,17 +115,13 @@ test_user_policy(void **state)
     assert_int_equal(mg_policy_classify(p, "__main__", "MyNet"),
                      MG_SEV_UNKNOWN);
     assert_int_equal(mg_policy_set(p, "__main__.MyNet", MG_SEV_INFO), MG_OK);
-    assert_int_equal(mg_policy_classify(p, "__main__", "MyNet"),
-                     MG_SEV_INFO);
+    assert_int_equal(mg_policy_classify(p, "__main__", "MyNet"), MG_SEV_INFO);
     assert_int_equal(mg_policy_set(p, "mypkg.*", MG_SEV_INFO), MG_OK);
-    assert_int_equal(mg_policy_classify(p, "mypkg.sub", "Model"),
-                     MG_SEV_INFO);
-    assert_int_equal(mg_policy_classify(p, "mypkgx", "Model"),
-                     MG_SEV_UNKNOWN);
+    assert_int_equal(mg_policy_classify(p, "mypkg.sub", "Model"), MG_SEV_INFO);
+    assert_int_equal(mg_policy_classify(p, "mypkgx", "Model"), MG_SEV_UNKNOWN);
     /* a wildcard cannot make a dangerous import safe */
     assert_int_equal(mg_policy_set(p, "os.*", MG_SEV_INFO), MG_OK);
-    assert_int_equal(mg_policy_classify(p, "os", "system"),
-                     MG_SEV_DANGEROUS);
+    assert_int_equal(mg_policy_classify(p, "os", "system"), MG_SEV_DANGEROUS);
     assert_int_equal(mg_policy_set(p, "pkg.mod:Outer.Inner", MG_SEV_DANGEROUS),
                      MG_OK);
     assert_int_equal(mg_policy_classify(p, "pkg.mod", "Outer.Inner"),
@@ -155,8 +149,7 @@ test_policy_file(void **state)
     unsigned line = 99;
     assert_int_equal(mg_policy_load(p, path, &line), MG_OK);
     assert_int_equal(mg_policy_classify(p, "mypkg", "Model"), MG_SEV_INFO);
-    assert_int_equal(mg_policy_classify(p, "mypkg", "evil"),
-                     MG_SEV_DANGEROUS);
+    assert_int_equal(mg_policy_classify(p, "mypkg", "evil"), MG_SEV_DANGEROUS);
     mg_policy_free(p);
 
     fd = open(path, O_WRONLY | O_TRUNC);

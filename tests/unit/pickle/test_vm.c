@@ -2,7 +2,6 @@
    applies them, where it breaks and why, memo and mark semantics, name
    resolution, and every limit. */
 #include "mg_test.h"
-
 #include "pickle/opcodes.h"
 #include "pickle/vm.h"
 
@@ -27,8 +26,7 @@ record(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
     case PEV_CALL:
         if (r->ncalls < 16) {
             struct mg_val v = {VK_OBJ, {.o = (struct mg_obj *)&ev->call->h}};
-            snprintf(r->calls[r->ncalls++], 256, "%s",
-                     mg_pvm_render(vm, &v));
+            snprintf(r->calls[r->ncalls++], 256, "%s", mg_pvm_render(vm, &v));
         }
         break;
     case PEV_ANOMALY:
@@ -46,8 +44,13 @@ record(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 
 /* Run one stream; returns the result, fills rec, renders the value. */
 static enum mg_status
-run(const char *data, size_t len, struct mg_limits *lim,
-    struct mg_pvm_result *res, struct rec *rec, char *value, size_t vsize)
+run(const char *data,
+    size_t len,
+    struct mg_limits *lim,
+    struct mg_pvm_result *res,
+    struct rec *rec,
+    char *value,
+    size_t vsize)
 {
     struct mg_options o;
     mg_options_init(&o);
@@ -70,20 +73,20 @@ run(const char *data, size_t len, struct mg_limits *lim,
     return st;
 }
 
-#define RUN(lit, out)                                                          \
-    do {                                                                       \
-        struct mg_pvm_result res_;                                             \
-        struct rec rec_;                                                       \
-        assert_int_equal(                                                      \
-            run(lit, sizeof(lit) - 1, NULL, &res_, &rec_, out, sizeof(out)),   \
-            MG_OK);                                                            \
+#define RUN(lit, out)                                                        \
+    do {                                                                     \
+        struct mg_pvm_result res_;                                           \
+        struct rec rec_;                                                     \
+        assert_int_equal(                                                    \
+            run(lit, sizeof(lit) - 1, NULL, &res_, &rec_, out, sizeof(out)), \
+            MG_OK);                                                          \
     } while (0)
 
-#define EXPECT(lit, want)                                                      \
-    do {                                                                       \
-        char v_[512];                                                          \
-        RUN(lit, v_);                                                          \
-        assert_string_equal(v_, want);                                         \
+#define EXPECT(lit, want)              \
+    do {                               \
+        char v_[512];                  \
+        RUN(lit, v_);                  \
+        assert_string_equal(v_, want); \
     } while (0)
 
 static void
@@ -157,10 +160,13 @@ test_strings(void **state)
     EXPECT("\x8c\x02\xc3(.",
            "BREAK: 'utf-8' codec can't decode the SHORT_BINUNICODE argument");
     EXPECT("T\x02\x00\x00\x00hi.", "'hi'");
-    EXPECT("T\xfe\xff\xff\xff.", "BREAK: BINSTRING pickle has negative byte count");
+    EXPECT("T\xfe\xff\xff\xff.",
+           "BREAK: BINSTRING pickle has negative byte count");
     EXPECT("C\x02\x00\x01.", "b'\\x00\\x01'");
     EXPECT("\x96\x01\x00\x00\x00\x00\x00\x00\x00z.", "bytearray(b'z')");
-    EXPECT("B\x05\x00\x00\x00" "ab.", "BREAK: pickle data was truncated");
+    EXPECT("B\x05\x00\x00\x00"
+           "ab.",
+           "BREAK: pickle data was truncated");
 }
 
 static void
@@ -169,10 +175,16 @@ test_containers_and_marks(void **state)
     (void)state;
     EXPECT("(I1\nI2\nl.", "[1, 2]");
     EXPECT("(I1\nI2\nt.", "(1, 2)");
-    EXPECT("(K\x01K\x02" "d.", "{1: 2}");
-    EXPECT("(K\x01" "d.", "BREAK: odd number of items for DICT");
+    EXPECT("(K\x01K\x02"
+           "d.",
+           "{1: 2}");
+    EXPECT("(K\x01"
+           "d.",
+           "BREAK: odd number of items for DICT");
     EXPECT("}(K\x01K\x02u.", "{1: 2}");
-    EXPECT("](K\x01" "e.", "[1]");
+    EXPECT("](K\x01"
+           "e.",
+           "[1]");
     EXPECT("\x8f(K\x01\x90.", "{1}");
     EXPECT("(K\x01\x91.", "frozenset({1})");
     EXPECT("K\x01\x85.", "(1,)");
@@ -186,10 +198,16 @@ test_containers_and_marks(void **state)
     EXPECT("K\x01(0.", "1");
     EXPECT("0.", "BREAK: unpickling stack underflow");
     EXPECT(".", "BREAK: unpickling stack underflow");
-    EXPECT("(K\x01K\x02" "1K\x03.", "3");
-    EXPECT("K\x01" "2\x86.", "(1, 1)");
+    EXPECT("(K\x01K\x02"
+           "1K\x03.",
+           "3");
+    EXPECT("K\x01"
+           "2\x86.",
+           "(1, 1)");
     /* APPEND on a dict breaks as in CPython */
-    EXPECT("}K\x01" "a.", "BREAK: 'dict' object has no attribute 'append'");
+    EXPECT("}K\x01"
+           "a.",
+           "BREAK: 'dict' object has no attribute 'append'");
 }
 
 static void
@@ -219,16 +237,16 @@ test_proto_frame_and_ext(void **state)
     struct mg_pvm_result res;
     struct rec rec;
     const char two_protos[] = "\x80\x04\x80\x02K\x01.";
-    assert_int_equal(run(two_protos, sizeof(two_protos) - 1, NULL, &res,
-                         &rec, NULL, 0),
-                     MG_OK);
+    assert_int_equal(
+        run(two_protos, sizeof(two_protos) - 1, NULL, &res, &rec, NULL, 0),
+        MG_OK);
     assert_int_equal(rec.nanom, 1);
     assert_string_equal(rec.anomalies[0], "pickle-proto");
     const char frame_short[] =
         "\x80\x04\x95\x01\x00\x00\x00\x00\x00\x00\x00K\x01.";
-    assert_int_equal(run(frame_short, sizeof(frame_short) - 1, NULL, &res,
-                         &rec, NULL, 0),
-                     MG_OK);
+    assert_int_equal(
+        run(frame_short, sizeof(frame_short) - 1, NULL, &res, &rec, NULL, 0),
+        MG_OK);
     assert_int_equal(res.end, PEND_STOP);
     assert_int_equal(rec.nanom, 1);
     assert_string_equal(rec.anomalies[0], "pickle-frame");
@@ -241,13 +259,13 @@ test_globals_and_name_mapping(void **state)
     struct mg_pvm_result res;
     struct rec rec;
     /* protocol < 3 maps Python 2 names; protocol 3+ does not */
-    const char p2[] = "\x80\x02" "c__builtin__\neval\n.";
-    assert_int_equal(run(p2, sizeof(p2) - 1, NULL, &res, &rec, NULL, 0),
-                     MG_OK);
+    const char p2[] = "\x80\x02"
+                      "c__builtin__\neval\n.";
+    assert_int_equal(run(p2, sizeof(p2) - 1, NULL, &res, &rec, NULL, 0), MG_OK);
     assert_string_equal(rec.globals[0], "builtins.eval");
-    const char p3[] = "\x80\x03" "c__builtin__\neval\n.";
-    assert_int_equal(run(p3, sizeof(p3) - 1, NULL, &res, &rec, NULL, 0),
-                     MG_OK);
+    const char p3[] = "\x80\x03"
+                      "c__builtin__\neval\n.";
+    assert_int_equal(run(p3, sizeof(p3) - 1, NULL, &res, &rec, NULL, 0), MG_OK);
     assert_string_equal(rec.globals[0], "__builtin__.eval");
     const char pair[] = "c__builtin__\nxrange\ncUserDict\nUserDict\n.";
     assert_int_equal(run(pair, sizeof(pair) - 1, NULL, &res, &rec, NULL, 0),
@@ -255,7 +273,8 @@ test_globals_and_name_mapping(void **state)
     assert_string_equal(rec.globals[0], "builtins.range");
     assert_string_equal(rec.globals[1], "collections.UserDict");
     /* a PROTO in the middle changes the mapping from there on */
-    const char mid[] = "\x80\x04\x80\x02" "ccopy_reg\n_reconstructor\n.";
+    const char mid[] = "\x80\x04\x80\x02"
+                       "ccopy_reg\n_reconstructor\n.";
     assert_int_equal(run(mid, sizeof(mid) - 1, NULL, &res, &rec, NULL, 0),
                      MG_OK);
     assert_string_equal(rec.globals[0], "copyreg._reconstructor");
@@ -278,9 +297,8 @@ test_stack_global_operands(void **state)
     struct rec rec;
     const char memo[] =
         "\x80\x04\x8c\x02os\x94\x8c\x06system\x94h\x00h\x01\x93.";
-    assert_int_equal(run(memo, sizeof(memo) - 1, NULL, &res, &rec, v,
-                         sizeof(v)),
-                     MG_OK);
+    assert_int_equal(
+        run(memo, sizeof(memo) - 1, NULL, &res, &rec, v, sizeof(v)), MG_OK);
     assert_string_equal(rec.globals[0], "os.system");
     /* an int operand makes CPython raise */
     EXPECT("\x80\x04K\x01\x8c\x01x\x93.", "BREAK: STACK_GLOBAL requires str");
@@ -294,33 +312,33 @@ test_calls_resolve(void **state)
     struct rec rec;
     char v[512];
     /* getattr(__import__('os.path'), 'sep'): __import__ returns 'os' */
-    const char imp[] = "\x80\x02" "cbuiltins\ngetattr\ncbuiltins\n__import__\n"
+    const char imp[] = "\x80\x02"
+                       "cbuiltins\ngetattr\ncbuiltins\n__import__\n"
                        "X\x07\x00\x00\x00os.path\x85RX\x06\x00\x00\x00system"
-                       "\x86" "R.";
-    assert_int_equal(run(imp, sizeof(imp) - 1, NULL, &res, &rec, v,
-                         sizeof(v)),
+                       "\x86"
+                       "R.";
+    assert_int_equal(run(imp, sizeof(imp) - 1, NULL, &res, &rec, v, sizeof(v)),
                      MG_OK);
     assert_int_equal(res.end, PEND_STOP);
     assert_string_equal(v, "os.system");
     /* functools.partial(os.system, 'x')() calls os.system('x') */
-    const char part[] = "\x80\x02" "cfunctools\npartial\ncos\nsystem\n"
-                        "X\x01\x00\x00\x00" "x\x86R)R.";
-    assert_int_equal(run(part, sizeof(part) - 1, NULL, &res, &rec, v,
-                         sizeof(v)),
-                     MG_OK);
+    const char part[] = "\x80\x02"
+                        "cfunctools\npartial\ncos\nsystem\n"
+                        "X\x01\x00\x00\x00"
+                        "x\x86R)R.";
+    assert_int_equal(
+        run(part, sizeof(part) - 1, NULL, &res, &rec, v, sizeof(v)), MG_OK);
     assert_string_equal(rec.calls[rec.ncalls - 1], "os.system('x')");
     /* calling a constant breaks */
     EXPECT("K\x01)R.", "BREAK: 'int' object is not callable");
     EXPECT("cos\nsystem\nK\x01R.", "BREAK: argument list must be a tuple");
     /* OBJ and INST call with the items after the MARK */
     const char inst[] = "(S'x'\nios\nsystem\n.";
-    assert_int_equal(run(inst, sizeof(inst) - 1, NULL, &res, &rec, v,
-                         sizeof(v)),
-                     MG_OK);
+    assert_int_equal(
+        run(inst, sizeof(inst) - 1, NULL, &res, &rec, v, sizeof(v)), MG_OK);
     assert_string_equal(rec.calls[0], "os.system('x')");
     const char obj[] = "(cos\nsystem\nS'y'\no.";
-    assert_int_equal(run(obj, sizeof(obj) - 1, NULL, &res, &rec, v,
-                         sizeof(v)),
+    assert_int_equal(run(obj, sizeof(obj) - 1, NULL, &res, &rec, v, sizeof(v)),
                      MG_OK);
     assert_string_equal(rec.calls[0], "os.system('y')");
 }
@@ -340,7 +358,9 @@ test_no_stop_and_empty(void **state)
 
 /* Each limit stops the machine with MG_E_LIMIT and names itself. */
 static void
-check_limit(const char *data, size_t len, struct mg_limits *lim,
+check_limit(const char *data,
+            size_t len,
+            struct mg_limits *lim,
             const char *name)
 {
     struct mg_options o;

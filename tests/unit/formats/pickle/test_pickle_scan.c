@@ -37,14 +37,13 @@ static const struct expect table[] = {
      "Popen"},
     {"mal_newobj_ex.pkl", MG_VERDICT_DANGEROUS, "pickle-call", "subprocess",
      "Popen"},
-    {"mal_attrgetter.pkl", MG_VERDICT_DANGEROUS, "pickle-call", "os",
-     "system"},
+    {"mal_attrgetter.pkl", MG_VERDICT_DANGEROUS, "pickle-call", "os", "system"},
     {"mal_methodcaller.pkl", MG_VERDICT_DANGEROUS, "pickle-call", "os",
      "system"},
-    {"mal_dotted_carrier.pkl", MG_VERDICT_DANGEROUS, "pickle-global",
-     "pathlib", "os.system"},
-    {"mal_compat_builtin.pkl", MG_VERDICT_DANGEROUS, "pickle-call",
-     "builtins", "eval"},
+    {"mal_dotted_carrier.pkl", MG_VERDICT_DANGEROUS, "pickle-global", "pathlib",
+     "os.system"},
+    {"mal_compat_builtin.pkl", MG_VERDICT_DANGEROUS, "pickle-call", "builtins",
+     "eval"},
     {"mal_compat_commands.pkl", MG_VERDICT_DANGEROUS, "pickle-call",
      "subprocess", "getoutput"},
     {"mal_broken_after_payload.pkl", MG_VERDICT_DANGEROUS, "pickle-broken",
@@ -65,19 +64,18 @@ static const struct expect table[] = {
      "loads"},
     {"mal_reverse_shell.pkl", MG_VERDICT_DANGEROUS, "indicator-shell", NULL,
      NULL},
-    {"mal_url_download.pkl", MG_VERDICT_DANGEROUS, "indicator-url", NULL,
-     NULL},
+    {"mal_url_download.pkl", MG_VERDICT_DANGEROUS, "indicator-url", NULL, NULL},
     {"mal_dynamic_module_name.pkl", MG_VERDICT_DANGEROUS,
      "pickle-dynamic-global", NULL, NULL},
     {"sus_dynamic_stack_global.pkl", MG_VERDICT_SUSPICIOUS,
      "pickle-dynamic-global", NULL, NULL},
     {"sus_ext.pkl", MG_VERDICT_SUSPICIOUS, "pickle-ext", NULL, NULL},
-    {"sus_getattr_only.pkl", MG_VERDICT_SUSPICIOUS, "pickle-global",
-     "builtins", "getattr"},
+    {"sus_getattr_only.pkl", MG_VERDICT_SUSPICIOUS, "pickle-global", "builtins",
+     "getattr"},
     {"sus_broken_benign.pkl", MG_VERDICT_SUSPICIOUS, "pickle-broken", NULL,
      NULL},
-    {"sus_trailing_garbage.pkl", MG_VERDICT_SUSPICIOUS,
-     "pickle-trailing-data", NULL, NULL},
+    {"sus_trailing_garbage.pkl", MG_VERDICT_SUSPICIOUS, "pickle-trailing-data",
+     NULL, NULL},
     {"unk_user_class.pkl", MG_VERDICT_UNKNOWN, "pickle-global", "__main__",
      "MyNet"},
     {"unk_sklearn.pkl", MG_VERDICT_UNKNOWN, "pickle-call",
@@ -178,7 +176,8 @@ test_resync_finds_hidden_stream(void **state)
     (void)state;
     /* junk, then a protocol 2 stream with a payload */
     const char data[] = "\xff\xfe junk junk "
-                        "\x80\x02" "cos\nsystem\nX\x04\x00\x00\x00true\x85R.";
+                        "\x80\x02"
+                        "cos\nsystem\nX\x04\x00\x00\x00true\x85R.";
     struct mg_report *r = mgt_scan(data, sizeof(data) - 1);
     assert_verdict(r, MG_VERDICT_DANGEROUS);
     assert_finding(r, "pickle-call", "os", "system");

@@ -58,7 +58,8 @@
 #define MG_INDICATOR_SCAN_BYTES (1u << 20)
 /* Window of the sequential stream reader. */
 #define MG_STREAM_WINDOW (1u << 20)
-/* Bytes of symbolic values per stream. */
+/* Bytes of symbolic values per stream; past half of it containers stop
+   keeping items. */
 #define MG_ARENA_CAP (384ULL << 20)
 /* String bytes kept per stream; later strings are "forgotten" (only their
    length is kept, and they can never resolve a name). */

@@ -341,11 +341,13 @@ mg_ind_classify(const char *p, size_t n)
         out |= IND_PICKLE;
     if (n < 6)
         return out;
-    /* One pass: which searches are worth it. */
+    /* One pass: which searches are worth it. Binary data (tensor bytes)
+       is not text: only the embedded-pickle check applies to it. */
     unsigned any = 0;
-    size_t run = 0, maxrun = 0;
+    size_t run = 0, maxrun = 0, binary = 0, shellish = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char k = cls((unsigned char)p[i]);
+        unsigned char c = (unsigned char)p[i];
+        unsigned char k = cls(c);
         any |= k;
         if (k & C_B64) {
             if (++run > maxrun)
@@ -353,7 +355,14 @@ mg_ind_classify(const char *p, size_t n)
         } else {
             run = 0;
         }
+        if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+            binary++;
+        if (c == ' ' || c == '/' || c == '|' || c == '(' || c == '&' ||
+            c == ';')
+            shellish = 1;
     }
+    if (binary * 10 > n)
+        return out;
     if (maxrun >= B64_MIN_RUN && find_b64(p, n, &l) != (size_t)-1)
         out |= IND_BASE64;
     if (!(any & C_TRIG))
@@ -367,7 +376,7 @@ mg_ind_classify(const char *p, size_t n)
     if (memchr(p, '.', n) != NULL && (any & C_DIGIT) &&
         find_ipv4(p, n, &l) != (size_t)-1)
         out |= IND_IPV4;
-    if (find_shell(p, n, &l) != (size_t)-1)
+    if (shellish && find_shell(p, n, &l) != (size_t)-1)
         out |= IND_SHELL;
     return out;
 }

@@ -91,8 +91,8 @@ struct mg_obj {
     uint8_t how;    /* OK_CALL: opcode that made it */
     uint32_t nkept; /* items kept */
     uint32_t cap;
-    uint32_t id;          /* creation order, for explain */
-    uint64_t count;       /* logical number of items (dict: pairs * 2) */
+    uint32_t count;       /* logical number of items (dict: pairs * 2),
+                             saturating */
     uint64_t offset;      /* stream offset of the creating opcode */
     struct mg_val *items; /* containers and filled instances */
 };

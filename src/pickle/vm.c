@@ -158,15 +158,19 @@ new_obj(struct run *r, enum mg_ok kind, size_t size)
         return NULL;
     o->kind = (uint8_t)kind;
     o->offset = r->op_off;
-    o->id = r->vm->next_id++;
     return o;
 }
 
 static enum rc
 obj_add(struct run *r, struct mg_obj *o, const struct mg_val *v)
 {
-    o->count++;
-    if (o->nkept >= r->vm->keep_items) {
+    if (o->count < UINT32_MAX)
+        o->count++;
+    /* Past half of the arena, containers stop keeping items: precision
+       goes, memory stays bounded, and nothing is resolved from what was
+       not kept. */
+    if (o->nkept >= r->vm->keep_items ||
+        (r->vm->arena.total > r->vm->arena.cap / 2 && o->nkept == o->cap)) {
         o->flags |= OBJ_TRUNC;
         return RC_OK;
     }
@@ -358,9 +362,14 @@ dense_fits(struct run *r, uint64_t key)
     struct mg_pvm *vm = r->vm;
     if (key < vm->dense_cap)
         return 1;
+    /* Keys up to max_memo are dense when they arrive in order (MEMOIZE,
+       BINPUT n+1); a jump past twice the current size goes to the hash. */
+    uint64_t limit = vm->lim->max_memo < 1024 ? 1024 : vm->lim->max_memo;
     uint64_t want = vm->dense_cap ? vm->dense_cap * 2 : 1024;
-    if (key >= want || want > vm->lim->max_memo + 1024)
+    if (key >= want || key >= limit)
         return 0;
+    if (want > limit)
+        want = limit;
     struct mg_val *nd = mg_reallocarray(vm->dense, (size_t)want, sizeof(*nd));
     if (nd == NULL)
         return -1;
@@ -2017,9 +2026,15 @@ add_items(struct run *r, size_t from, int kind)
             return rc;
         break;
     }
-    for (size_t i = from; i < vm->sp; i++)
+    /* Items past what the container keeps are only counted. */
+    size_t i = from;
+    for (; i < vm->sp && !(o->flags & OBJ_TRUNC); i++)
         if (obj_add(r, o, &vm->stack[i]) != RC_OK)
             return RC_ERR;
+    if (i < vm->sp) {
+        uint64_t c = (uint64_t)o->count + (vm->sp - i);
+        o->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+    }
     vm->sp = from;
     return RC_OK;
 }
@@ -2739,7 +2754,6 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
     vm->memo_len = 0;
     vm->memo_hashed = 0;
     vm->nvalues = 0;
-    vm->next_id = 0;
     vm->proto = 0;
     vm->saw_proto = 0;
     vm->frame_end = 0;

@@ -105,7 +105,6 @@ struct mg_pvm {
     size_t memo_cap, memo_hashed, memo_len;
     struct mg_override *overrides;
     uint64_t nvalues;
-    uint32_t next_id;
 
     struct mg_stream *s;
     int proto;

@@ -170,15 +170,13 @@ cmd_check(int argc, char **argv)
     }
     const char *model = pos.v[0];
     char defbuf[4096];
-    if (signature == NULL)
-        signature = sigcli_default_signature(model, defbuf, sizeof(defbuf));
+    signature =
+        sigcli_signature("check", model, signature, defbuf, sizeof(defbuf));
     if (signature == NULL) {
-        fprintf(stderr, "modelgate check: model path too long\n");
         rc = EXIT_ERROR;
         goto out;
     }
-    rc = key_path ? sigcli_load_key("check", key_path, NULL, &key)
-                  : sigcli_load_keyring("check", keyring_dir, &kr);
+    rc = sigcli_trust("check", key_path, keyring_dir, &key, &kr);
     if (rc != 0)
         goto out;
     struct mg_options sopt;

@@ -66,10 +66,8 @@ cmd_sign(int argc, char **argv)
     }
     const char *model = pos.v[0];
     char defbuf[4096];
-    if (output == NULL)
-        output = sigcli_default_signature(model, defbuf, sizeof(defbuf));
+    output = sigcli_signature("sign", model, output, defbuf, sizeof(defbuf));
     if (output == NULL) {
-        fprintf(stderr, "modelgate sign: model path too long\n");
         rc = EXIT_ERROR;
         goto out;
     }

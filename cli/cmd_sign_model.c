@@ -5,8 +5,6 @@
  * conformance suite can run modelgate. Only the exit code is read: 0 the
  * bundle was written, 1 signing failed, 2 bad usage.
  */
-#include <string.h>
-
 #include "cli.h"
 #include "opt.h"
 #include "sigcli.h"
@@ -53,29 +51,16 @@ cmd_sign_model(int argc, char **argv)
         opt_help(stdout, table, nt);
         goto out;
     }
-    if (method == NULL || model == NULL || bundle == NULL || pos.n != 0) {
-        fprintf(stderr, "modelgate sign-model: --method, --model-path and "
-                        "--output-bundle are required\n");
+    if (pos.n != 0) {
+        fprintf(stderr, "modelgate sign-model: no positional arguments\n");
         rc = EXIT_ERROR;
         goto out;
     }
-    if (strcmp(method, "key") != 0 || key_path == NULL) {
-        fprintf(stderr, "modelgate sign-model: only --method key with "
-                        "--private-key is supported\n");
-        rc = EXIT_FOUND;
+    rc = sigcli_adapter_setup("sign-model", method, model, bundle,
+                              "output-bundle", key_path, 1, &ignore, &key,
+                              &ign, &nign);
+    if (rc != 0)
         goto out;
-    }
-    rc = sigcli_load_key("sign-model", key_path, NULL, &key);
-    if (rc == 0 && !mg_key_is_private(key)) {
-        fprintf(stderr, "modelgate sign-model: not a private key\n");
-        rc = EXIT_ERROR;
-    }
-    if (rc == 0)
-        rc = sigcli_ignores("sign-model", model, &ignore, 1, &ign, &nign);
-    if (rc != 0) {
-        rc = EXIT_FOUND;
-        goto out;
-    }
     struct mg_sig_options opt;
     mg_sig_options_init(&opt);
     opt.ignore = (const char *const *)ign;

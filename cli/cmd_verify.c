@@ -73,15 +73,13 @@ cmd_verify(int argc, char **argv)
     }
     const char *model = pos.v[0];
     char defbuf[4096];
-    if (signature == NULL)
-        signature = sigcli_default_signature(model, defbuf, sizeof(defbuf));
+    signature =
+        sigcli_signature("verify", model, signature, defbuf, sizeof(defbuf));
     if (signature == NULL) {
-        fprintf(stderr, "modelgate verify: model path too long\n");
         rc = EXIT_ERROR;
         goto out;
     }
-    rc = key_path ? sigcli_load_key("verify", key_path, NULL, &key)
-                  : sigcli_load_keyring("verify", keyring_dir, &kr);
+    rc = sigcli_trust("verify", key_path, keyring_dir, &key, &kr);
     if (rc == 0)
         rc = sigcli_ignores("verify", model, &ignore, 0, &ign, &nign);
     if (rc != 0)

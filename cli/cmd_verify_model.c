@@ -3,8 +3,6 @@
  * OMS conformance adapter CLI protocol. Exit 0 verified, 1 not (reasons on
  * standard error), 2 bad usage.
  */
-#include <string.h>
-
 #include "cli.h"
 #include "opt.h"
 #include "sigcli.h"
@@ -48,25 +46,15 @@ cmd_verify_model(int argc, char **argv)
         opt_help(stdout, table, nt);
         goto out;
     }
-    if (method == NULL || model == NULL || bundle == NULL || pos.n != 0) {
-        fprintf(stderr, "modelgate verify-model: --method, --model-path and "
-                        "--bundle are required\n");
+    if (pos.n != 0) {
+        fprintf(stderr, "modelgate verify-model: no positional arguments\n");
         rc = EXIT_ERROR;
         goto out;
     }
-    if (strcmp(method, "key") != 0 || key_path == NULL) {
-        fprintf(stderr, "modelgate verify-model: only --method key with "
-                        "--public-key is supported\n");
-        rc = EXIT_FOUND;
+    rc = sigcli_adapter_setup("verify-model", method, model, bundle, "bundle",
+                              key_path, 0, &ignore, &key, &ign, &nign);
+    if (rc != 0)
         goto out;
-    }
-    rc = sigcli_load_key("verify-model", key_path, NULL, &key);
-    if (rc == 0)
-        rc = sigcli_ignores("verify-model", model, &ignore, 1, &ign, &nign);
-    if (rc != 0) {
-        rc = EXIT_FOUND;
-        goto out;
-    }
     struct mg_sig_options opt;
     mg_sig_options_init(&opt);
     opt.ignore = (const char *const *)ign;

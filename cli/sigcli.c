@@ -23,6 +23,59 @@ sigcli_default_signature(const char *model, char *buf, size_t len)
     return k > 0 && (size_t)k < len ? buf : NULL;
 }
 
+const char *
+sigcli_signature(const char *cmd, const char *model, const char *given,
+                 char *buf, size_t len)
+{
+    if (given != NULL)
+        return given;
+    const char *s = sigcli_default_signature(model, buf, len);
+    if (s == NULL)
+        fprintf(stderr, "modelgate %s: model path too long\n", cmd);
+    return s;
+}
+
+int
+sigcli_trust(const char *cmd, const char *key_path, const char *keyring_dir,
+             struct mg_key **key, struct mg_keyring **kr)
+{
+    return key_path ? sigcli_load_key(cmd, key_path, NULL, key)
+                    : sigcli_load_keyring(cmd, keyring_dir, kr);
+}
+
+int
+sigcli_adapter_setup(const char *cmd, const char *method, const char *model,
+                     const char *bundle, const char *bundle_flag,
+                     const char *key_path, int need_private,
+                     const struct opt_list *ignore, struct mg_key **key,
+                     char ***ign, size_t *nign)
+{
+    if (method == NULL || model == NULL || bundle == NULL) {
+        fprintf(stderr,
+                "modelgate %s: --method, --model-path and --%s are "
+                "required\n",
+                cmd, bundle_flag);
+        return EXIT_ERROR;
+    }
+    if (strcmp(method, "key") != 0 || key_path == NULL) {
+        fprintf(stderr,
+                "modelgate %s: only --method key (with its key) is "
+                "supported\n",
+                cmd);
+        return EXIT_FOUND;
+    }
+    if (sigcli_load_key(cmd, key_path, NULL, key) != 0)
+        return EXIT_FOUND;
+    if (need_private && !mg_key_is_private(*key)) {
+        fprintf(stderr, "modelgate %s: %s: not a private key\n", cmd,
+                key_path);
+        return EXIT_FOUND;
+    }
+    if (sigcli_ignores(cmd, model, ignore, 1, ign, nign) != 0)
+        return EXIT_FOUND;
+    return 0;
+}
+
 static char *
 read_password(const char *path, char *err, size_t errlen)
 {

@@ -17,6 +17,26 @@
 const char *sigcli_default_signature(const char *model, char *buf,
                                      size_t len);
 
+/* given, or else the default signature path (into buf); NULL after
+   printing an error when the model path is too long. */
+const char *sigcli_signature(const char *cmd, const char *model,
+                             const char *given, char *buf, size_t len);
+
+/* Load the trust anchor: one key, or a keyring (exactly one is non-NULL).
+   0, or EXIT_ERROR after printing why. */
+int sigcli_trust(const char *cmd, const char *key_path,
+                 const char *keyring_dir, struct mg_key **key,
+                 struct mg_keyring **kr);
+
+/* The OMS adapter's checks and loading: method "key", the required flags
+   (bundle_flag names the bundle option), the key, the ignore paths
+   (outside ones dropped). 0, or the exit code to return. */
+int sigcli_adapter_setup(const char *cmd, const char *method,
+                         const char *model, const char *bundle,
+                         const char *bundle_flag, const char *key_path,
+                         int need_private, const struct opt_list *ignore,
+                         struct mg_key **key, char ***ign, size_t *nign);
+
 /* Load a key; on failure print "modelgate CMD: PATH: why" and return
    EXIT_ERROR, else 0. password_file may be NULL. */
 int sigcli_load_key(const char *cmd, const char *path,

@@ -200,27 +200,27 @@ out:
     return MG_OK;
 }
 
-/* Read a small file fully (bounded). */
-static enum mg_status
-read_small(const char *path, size_t max, char **buf, size_t *len, int *eno)
+/* Read a whole regular file of at most max bytes (NUL-terminated). A
+   fifo or device is refused before any read could block on it. */
+enum mg_status
+sig_read_file(const char *path, size_t max, char **buf, size_t *len, int *eno)
 {
     *buf = NULL;
     *len = 0;
     *eno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         *eno = errno;
         return MG_E_IO;
     }
     enum mg_status st = MG_OK;
+    char *b = NULL;
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
+    if (fstat(fd, &sb) != 0)
         *eno = errno;
-        st = MG_E_IO;
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
+    else if (!S_ISREG(sb.st_mode))
         *eno = EINVAL;
+    if (*eno != 0) {
         st = MG_E_IO;
         goto out;
     }
@@ -228,22 +228,19 @@ read_small(const char *path, size_t max, char **buf, size_t *len, int *eno)
         st = MG_E_LIMIT;
         goto out;
     }
-    size_t cap = (size_t)sb.st_size + 1;
-    char *b = mg_malloc(cap);
+    /* read what stat said, no more (the file may grow meanwhile) */
+    size_t cap = (size_t)sb.st_size + 1, n = 0;
+    b = mg_malloc(cap);
     if (b == NULL) {
         st = MG_E_NOMEM;
         goto out;
     }
-    size_t n = 0;
-    for (;;) {
-        if (n == cap - 1)
-            break; /* the file grew: read what stat said, no more */
+    while (n < cap - 1) {
         ssize_t k = read(fd, b + n, cap - 1 - n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
             *eno = errno;
-            mg_free(b);
             st = MG_E_IO;
             goto out;
         }
@@ -254,7 +251,9 @@ read_small(const char *path, size_t max, char **buf, size_t *len, int *eno)
     b[n] = '\0';
     *buf = b;
     *len = n;
+    b = NULL;
 out:
+    mg_free(b);
     close(fd);
     return st;
 }
@@ -269,8 +268,8 @@ mg_key_load(const char *path, const char *passphrase, struct mg_key **out,
     char *buf;
     size_t len;
     int eno;
-    enum mg_status st = read_small(path, MG_SIG_MAX_KEY_BYTES, &buf, &len,
-                                   &eno);
+    enum mg_status st =
+        sig_read_file(path, MG_SIG_MAX_KEY_BYTES, &buf, &len, &eno);
     if (st == MG_E_LIMIT) {
         set_err(err, errlen, "larger than %u bytes", MG_SIG_MAX_KEY_BYTES);
         return st;

@@ -207,6 +207,10 @@ enum mg_status sig_key_sign(const struct mg_key *k, const uint8_t *msg,
 /* 1 valid, 0 not, -1 could not run. */
 int sig_key_verify(const struct mg_key *k, const uint8_t *msg, size_t n,
                    const uint8_t *sig, size_t siglen);
+/* Read a whole regular file of at most max bytes into *buf (mg_free,
+   NUL-terminated). MG_E_IO (with *eno), MG_E_LIMIT, MG_E_NOMEM. */
+enum mg_status sig_read_file(const char *path, size_t max, char **buf,
+                             size_t *len, int *eno);
 /* DSSE v1 pre-authentication encoding of payload (mg_free). */
 enum mg_status sig_pae(const uint8_t *payload, size_t n, uint8_t **out,
                        size_t *outlen);

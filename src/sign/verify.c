@@ -6,11 +6,8 @@
  * recorded ignore paths) and compared file by file.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "sign/sign_int.h"
@@ -266,63 +263,6 @@ mg_verify_model_buffer(const char *model_path, const void *bundle, size_t len,
     return MG_OK;
 }
 
-/* Read the bundle (bounded). */
-static enum mg_status
-read_bundle(const char *path, char **buf, size_t *len, int *eno)
-{
-    *buf = NULL;
-    *len = 0;
-    *eno = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        *eno = errno;
-        return MG_E_IO;
-    }
-    enum mg_status st = MG_OK;
-    struct stat sb;
-    char *b = NULL;
-    if (fstat(fd, &sb) != 0) {
-        *eno = errno;
-        st = MG_E_IO;
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        *eno = EINVAL;
-        st = MG_E_IO;
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > MG_SIG_MAX_BUNDLE_BYTES) {
-        st = MG_E_LIMIT;
-        goto out;
-    }
-    size_t cap = (size_t)sb.st_size + 1, n = 0;
-    b = mg_malloc(cap);
-    if (b == NULL) {
-        st = MG_E_NOMEM;
-        goto out;
-    }
-    while (n < cap - 1) {
-        ssize_t k = read(fd, b + n, cap - 1 - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            *eno = errno;
-            st = MG_E_IO;
-            goto out;
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
-    }
-    *buf = b;
-    *len = n;
-    b = NULL;
-out:
-    mg_free(b);
-    close(fd);
-    return st;
-}
-
 enum mg_status
 mg_verify_model(const char *model_path, const char *signature_path,
                 const struct mg_key *key, const struct mg_keyring *keyring,
@@ -337,7 +277,9 @@ mg_verify_model(const char *model_path, const char *signature_path,
     char *buf = NULL;
     size_t len = 0;
     int eno = 0;
-    enum mg_status st = read_bundle(signature_path, &buf, &len, &eno);
+    enum mg_status st = sig_read_file(signature_path,
+                                      MG_SIG_MAX_BUNDLE_BYTES, &buf, &len,
+                                      &eno);
     if (st == MG_OK) {
         st = mg_verify_model_buffer(model_path, buf, len, signature_path, key,
                                     keyring, opt, out);

@@ -4,7 +4,7 @@
 # in the same run. Files are read once first, so every tool reads from the
 # page cache (this measures hashing, not the disk).
 #   bench/hash/run.sh [MODELGATE] [SIZE_MB] [REPEAT]
-# Prints a Markdown table; deletes its data on exit.
+# Prints a Markdown table; deletes its data on exit. Needs openssl, bc.
 set -euo pipefail
 MG=${1:-build/modelgate}
 SIZE_MB=${2:-2048}

@@ -55,8 +55,10 @@ scan_worker(void *arg)
 
 /* Scan every file of the verified model on up to jobs threads. */
 static int
-scan_all(const struct mg_sig_result *sig, const struct mg_options *opt,
-         unsigned jobs, struct mg_report **reports)
+scan_all(const struct mg_sig_result *sig,
+         const struct mg_options *opt,
+         unsigned jobs,
+         struct mg_report **reports)
 {
     struct scan_pool p;
     memset(&p, 0, sizeof(p));
@@ -80,9 +82,12 @@ scan_all(const struct mg_sig_result *sig, const struct mg_options *opt,
 
 /* Verify, printing the reasons; 0 verified, else the exit code. */
 static int
-check_signature(const char *model, const char *signature,
-                const struct mg_key *key, const struct mg_keyring *kr,
-                unsigned jobs, struct mg_sig_result **out)
+check_signature(const char *model,
+                const char *signature,
+                const struct mg_key *key,
+                const struct mg_keyring *kr,
+                unsigned jobs,
+                struct mg_sig_result **out)
 {
     struct mg_sig_options opt;
     mg_sig_options_init(&opt);
@@ -127,8 +132,8 @@ cmd_check(int argc, char **argv)
          "extend the scanner's allowlist from FILE", &policy_file, NULL},
         {"jobs", 'j', OPT_U64, "N", "files at a time (default: cores)", &jobs,
          NULL},
-        {"verbose", 'v', OPT_FLAG, NULL, "show every file's verdict",
-         &verbose, NULL},
+        {"verbose", 'v', OPT_FLAG, NULL, "show every file's verdict", &verbose,
+         NULL},
         {"help", 'h', OPT_FLAG, NULL, "show this help", &help, NULL},
     };
     const size_t nt = sizeof(table) / sizeof(table[0]);
@@ -200,8 +205,7 @@ cmd_check(int argc, char **argv)
 
     nfiles = mg_sig_result_file_count(sig);
     reports = calloc(nfiles ? nfiles : 1, sizeof(*reports));
-    if (reports == NULL ||
-        scan_all(sig, &sopt, (unsigned)jobs, reports) != 0) {
+    if (reports == NULL || scan_all(sig, &sopt, (unsigned)jobs, reports) != 0) {
         fprintf(stderr, "modelgate check: out of memory\n");
         rc = EXIT_ERROR;
         goto out;

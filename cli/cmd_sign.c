@@ -30,11 +30,10 @@ cmd_sign(int argc, char **argv)
          "hash the target of symbolic links (default: refuse them)",
          &allow_symlinks, NULL},
         {"no-ignore-git-paths", 0, OPT_FLAG, NULL,
-         "also sign .git, .gitattributes, .github, .gitignore", &no_git,
-         NULL},
+         "also sign .git, .gitattributes, .github, .gitignore", &no_git, NULL},
         {"key-password-file", 0, OPT_STRING, "FILE",
-         "passphrase of an encrypted key (first line of FILE)",
-         &password_file, NULL},
+         "passphrase of an encrypted key (first line of FILE)", &password_file,
+         NULL},
         {"jobs", 'j', OPT_U64, "N", "hash N files at a time (default: cores)",
          &jobs, NULL},
         {"help", 'h', OPT_FLAG, NULL, "show this help", &help, NULL},
@@ -57,8 +56,7 @@ cmd_sign(int argc, char **argv)
         opt_help(stdout, table, nt);
         goto out;
     }
-    if (pos.n != 1 || key_path == NULL || jobs == 0 ||
-        jobs > MG_SIG_MAX_JOBS) {
+    if (pos.n != 1 || key_path == NULL || jobs == 0 || jobs > MG_SIG_MAX_JOBS) {
         fprintf(stderr, "usage: modelgate sign --key KEY.pem [--ignore "
                         "PATH]... [--output FILE] [-j 1..256] MODEL_PATH\n");
         rc = EXIT_ERROR;

@@ -57,8 +57,8 @@ cmd_sign_model(int argc, char **argv)
         goto out;
     }
     rc = sigcli_adapter_setup("sign-model", method, model, bundle,
-                              "output-bundle", key_path, 1, &ignore, &key,
-                              &ign, &nign);
+                              "output-bundle", key_path, 1, &ignore, &key, &ign,
+                              &nign);
     if (rc != 0)
         goto out;
     struct mg_sig_options opt;

@@ -36,8 +36,8 @@ cmd_verify(int argc, char **argv)
          "match)",
          &unsigned_ok, NULL},
         {"no-ignore-git-paths", 0, OPT_FLAG, NULL,
-         "do not leave out .git, .gitattributes, .github, .gitignore",
-         &no_git, NULL},
+         "do not leave out .git, .gitattributes, .github, .gitignore", &no_git,
+         NULL},
         {"jobs", 'j', OPT_U64, "N", "hash N files at a time (default: cores)",
          &jobs, NULL},
         {"help", 'h', OPT_FLAG, NULL, "show this help", &help, NULL},
@@ -64,10 +64,9 @@ cmd_verify(int argc, char **argv)
     }
     if (pos.n != 1 || (key_path == NULL) == (keyring_dir == NULL) ||
         jobs == 0 || jobs > MG_SIG_MAX_JOBS) {
-        fprintf(stderr,
-                "usage: modelgate verify --key PUB.pem|--keyring DIR "
-                "[--signature FILE] [--ignore PATH]... [-j 1..256] "
-                "MODEL_PATH\n");
+        fprintf(stderr, "usage: modelgate verify --key PUB.pem|--keyring DIR "
+                        "[--signature FILE] [--ignore PATH]... [-j 1..256] "
+                        "MODEL_PATH\n");
         rc = EXIT_ERROR;
         goto out;
     }
@@ -106,8 +105,8 @@ cmd_verify(int argc, char **argv)
     if (v == MG_SIG_VERIFIED) {
         char tp[96];
         sigcli_throughput(r, tp, sizeof(tp));
-        printf("verified: %s: %zu file%s the signature of key %s\n",
-               model, nsigned, nsigned == 1 ? " matches" : "s match",
+        printf("verified: %s: %zu file%s the signature of key %s\n", model,
+               nsigned, nsigned == 1 ? " matches" : "s match",
                mg_sig_result_key_hint(r));
         fprintf(stderr, "modelgate verify: hashed %s\n", tp);
         rc = EXIT_CLEAN;

@@ -35,8 +35,7 @@ usage(FILE *f)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         char name[32];
         size_t k = 0;
-        for (const char *c = commands[i].name; *c && k + 1 < sizeof(name);
-             c++)
+        for (const char *c = commands[i].name; *c && k + 1 < sizeof(name); c++)
             name[k++] = *c == '_' ? '-' : *c;
         name[k] = '\0';
         fprintf(f, "  %-13s %s\n", name, commands[i].summary);

@@ -17,15 +17,18 @@ sigcli_default_signature(const char *model, char *buf, size_t len)
     size_t n = strlen(model);
     while (n > 1 && model[n - 1] == '/')
         n--;
-    int k = dir ? snprintf(buf, len, "%.*s/%s", (int)n, model,
-                           MG_SIG_DEFAULT_NAME)
-                : snprintf(buf, len, "%.*s.sig", (int)n, model);
+    int k =
+        dir ? snprintf(buf, len, "%.*s/%s", (int)n, model, MG_SIG_DEFAULT_NAME)
+            : snprintf(buf, len, "%.*s.sig", (int)n, model);
     return k > 0 && (size_t)k < len ? buf : NULL;
 }
 
 const char *
-sigcli_signature(const char *cmd, const char *model, const char *given,
-                 char *buf, size_t len)
+sigcli_signature(const char *cmd,
+                 const char *model,
+                 const char *given,
+                 char *buf,
+                 size_t len)
 {
     if (given != NULL)
         return given;
@@ -36,19 +39,28 @@ sigcli_signature(const char *cmd, const char *model, const char *given,
 }
 
 int
-sigcli_trust(const char *cmd, const char *key_path, const char *keyring_dir,
-             struct mg_key **key, struct mg_keyring **kr)
+sigcli_trust(const char *cmd,
+             const char *key_path,
+             const char *keyring_dir,
+             struct mg_key **key,
+             struct mg_keyring **kr)
 {
     return key_path ? sigcli_load_key(cmd, key_path, NULL, key)
                     : sigcli_load_keyring(cmd, keyring_dir, kr);
 }
 
 int
-sigcli_adapter_setup(const char *cmd, const char *method, const char *model,
-                     const char *bundle, const char *bundle_flag,
-                     const char *key_path, int need_private,
-                     const struct opt_list *ignore, struct mg_key **key,
-                     char ***ign, size_t *nign)
+sigcli_adapter_setup(const char *cmd,
+                     const char *method,
+                     const char *model,
+                     const char *bundle,
+                     const char *bundle_flag,
+                     const char *key_path,
+                     int need_private,
+                     const struct opt_list *ignore,
+                     struct mg_key **key,
+                     char ***ign,
+                     size_t *nign)
 {
     if (method == NULL || model == NULL || bundle == NULL) {
         fprintf(stderr,
@@ -67,8 +79,7 @@ sigcli_adapter_setup(const char *cmd, const char *method, const char *model,
     if (sigcli_load_key(cmd, key_path, NULL, key) != 0)
         return EXIT_FOUND;
     if (need_private && !mg_key_is_private(*key)) {
-        fprintf(stderr, "modelgate %s: %s: not a private key\n", cmd,
-                key_path);
+        fprintf(stderr, "modelgate %s: %s: not a private key\n", cmd, key_path);
         return EXIT_FOUND;
     }
     if (sigcli_ignores(cmd, model, ignore, 1, ign, nign) != 0)
@@ -98,7 +109,9 @@ read_password(const char *path, char *err, size_t errlen)
 }
 
 int
-sigcli_load_key(const char *cmd, const char *path, const char *password_file,
+sigcli_load_key(const char *cmd,
+                const char *path,
+                const char *password_file,
                 struct mg_key **out)
 {
     char err[256] = "";
@@ -106,8 +119,7 @@ sigcli_load_key(const char *cmd, const char *path, const char *password_file,
     if (password_file != NULL) {
         pass = read_password(password_file, err, sizeof(err));
         if (pass == NULL) {
-            fprintf(stderr, "modelgate %s: %s: %s\n", cmd, password_file,
-                    err);
+            fprintf(stderr, "modelgate %s: %s: %s\n", cmd, password_file, err);
             return EXIT_ERROR;
         }
     }
@@ -146,8 +158,12 @@ sigcli_free_list(char **v, size_t n)
 }
 
 int
-sigcli_ignores(const char *cmd, const char *model, const struct opt_list *in,
-               int drop_outside, char ***out, size_t *n)
+sigcli_ignores(const char *cmd,
+               const char *model,
+               const struct opt_list *in,
+               int drop_outside,
+               char ***out,
+               size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -199,7 +215,8 @@ print_safe(FILE *f, const char *s)
 }
 
 void
-sigcli_print_reasons(FILE *f, const struct mg_sig_result *r,
+sigcli_print_reasons(FILE *f,
+                     const struct mg_sig_result *r,
                      const char *signature)
 {
     for (size_t i = 0; i < mg_sig_result_count(r); i++) {
@@ -215,7 +232,9 @@ sigcli_print_reasons(FILE *f, const struct mg_sig_result *r,
 }
 
 int
-sigcli_write_file(const char *cmd, const char *path, const char *text,
+sigcli_write_file(const char *cmd,
+                  const char *path,
+                  const char *text,
                   size_t len)
 {
     size_t n = strlen(path);

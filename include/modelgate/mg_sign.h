@@ -9,11 +9,9 @@
  *     char err[256];
  *     if (mg_key_load("pub.pem", NULL, &key, err, sizeof(err)) != MG_OK) ...
  *     struct mg_sig_options opt;
- *     mg_sig_options_init(&opt);              // defaults: 1 thread, git ignores
- *     opt.jobs = 4;
- *     struct mg_sig_result *r = NULL;
- *     enum mg_status st = mg_verify_model("model/", "model/model.sig", key,
- *                                         NULL, &opt, &r);
+ *     mg_sig_options_init(&opt);              // defaults: 1 thread, git
+ * ignores opt.jobs = 4; struct mg_sig_result *r = NULL; enum mg_status st =
+ * mg_verify_model("model/", "model/model.sig", key, NULL, &opt, &r);
  *     // st says whether verification could run; the verdict is data:
  *     if (st == MG_OK && mg_sig_result_verdict(r) == MG_SIG_VERIFIED) ...
  *     for (size_t i = 0; i < mg_sig_result_count(r); i++)
@@ -58,13 +56,17 @@ struct mg_key;
  * key), MG_E_UNSUPPORTED (not EC, or another curve), MG_E_LIMIT (file too
  * large), MG_E_NOMEM.
  */
-MG_API enum mg_status mg_key_load(const char *path, const char *passphrase,
-                                  struct mg_key **out, char *err,
+MG_API enum mg_status mg_key_load(const char *path,
+                                  const char *passphrase,
+                                  struct mg_key **out,
+                                  char *err,
                                   size_t errlen);
 /** The same from PEM text in memory (borrowed for the call). */
-MG_API enum mg_status mg_key_from_pem(const void *pem, size_t len,
+MG_API enum mg_status mg_key_from_pem(const void *pem,
+                                      size_t len,
                                       const char *passphrase,
-                                      struct mg_key **out, char *err,
+                                      struct mg_key **out,
+                                      char *err,
                                       size_t errlen);
 /** Free a key; NULL is a no-op. */
 MG_API void mg_key_free(struct mg_key *k);
@@ -96,8 +98,10 @@ struct mg_keyring;
  * broken entry is an operator error, not something to skip silently.
  * @param[out] out receives the keyring (free with mg_keyring_free()).
  */
-MG_API enum mg_status mg_keyring_load(const char *dir, struct mg_keyring **out,
-                                      char *err, size_t errlen);
+MG_API enum mg_status mg_keyring_load(const char *dir,
+                                      struct mg_keyring **out,
+                                      char *err,
+                                      size_t errlen);
 MG_API void mg_keyring_free(struct mg_keyring *kr);
 MG_API size_t mg_keyring_count(const struct mg_keyring *kr);
 /** The i-th key (borrowed from the keyring); NULL when out of range. */
@@ -142,8 +146,10 @@ MG_API void mg_sig_options_init(struct mg_sig_options *opt);
  * outside the model, the root itself); MG_E_LIMIT when @p len is short.
  */
 MG_API enum mg_status mg_sig_ignore_path(const char *model_path,
-                                         const char *path, char *buf,
-                                         size_t len, const char **why);
+                                         const char *path,
+                                         char *buf,
+                                         size_t len,
+                                         const char **why);
 
 /** Outcome of a sign or verify. */
 enum mg_sig_verdict {
@@ -156,23 +162,23 @@ enum mg_sig_verdict {
 
 /** What one reason is about. */
 enum mg_sig_code {
-    MG_SIG_R_UNSIGNED = 0,   /**< there is no signature file */
-    MG_SIG_R_MALFORMED,      /**< bundle is not a well-formed OMS bundle */
-    MG_SIG_R_MEDIA_TYPE,     /**< bundle mediaType is not Sigstore v0.3 */
-    MG_SIG_R_UNSUPPORTED,    /**< valid, but a method/hash we do not do */
-    MG_SIG_R_KEY_MISMATCH,   /**< bundle names another key than given */
-    MG_SIG_R_UNTRUSTED,      /**< no key of the keyring signed it */
-    MG_SIG_R_BAD_SIGNATURE,  /**< the ECDSA signature does not verify */
-    MG_SIG_R_BAD_PAYLOAD,    /**< signed statement is not a valid OMS one */
-    MG_SIG_R_BAD_NAME,       /**< a signed name is unsafe (absolute, ..) */
-    MG_SIG_R_CHANGED,        /**< a signed file's content differs */
-    MG_SIG_R_ADDED,          /**< a file is present but not signed */
-    MG_SIG_R_MISSING,        /**< a signed file is absent */
-    MG_SIG_R_REFUSED,        /**< the model cannot be signed/verified as
-                                  it is: symlink, special file, name not
-                                  UTF-8, empty model */
-    MG_SIG_R_IO,             /**< a read failed */
-    MG_SIG_R_NOTE            /**< not a failure: legacy format, ... */
+    MG_SIG_R_UNSIGNED = 0,  /**< there is no signature file */
+    MG_SIG_R_MALFORMED,     /**< bundle is not a well-formed OMS bundle */
+    MG_SIG_R_MEDIA_TYPE,    /**< bundle mediaType is not Sigstore v0.3 */
+    MG_SIG_R_UNSUPPORTED,   /**< valid, but a method/hash we do not do */
+    MG_SIG_R_KEY_MISMATCH,  /**< bundle names another key than given */
+    MG_SIG_R_UNTRUSTED,     /**< no key of the keyring signed it */
+    MG_SIG_R_BAD_SIGNATURE, /**< the ECDSA signature does not verify */
+    MG_SIG_R_BAD_PAYLOAD,   /**< signed statement is not a valid OMS one */
+    MG_SIG_R_BAD_NAME,      /**< a signed name is unsafe (absolute, ..) */
+    MG_SIG_R_CHANGED,       /**< a signed file's content differs */
+    MG_SIG_R_ADDED,         /**< a file is present but not signed */
+    MG_SIG_R_MISSING,       /**< a signed file is absent */
+    MG_SIG_R_REFUSED,       /**< the model cannot be signed/verified as
+                                 it is: symlink, special file, name not
+                                 UTF-8, empty model */
+    MG_SIG_R_IO,            /**< a read failed */
+    MG_SIG_R_NOTE           /**< not a failure: legacy format, ... */
 };
 
 /** One reason. Strings are owned by the result. */
@@ -235,11 +241,14 @@ MG_API enum mg_status mg_verify_model(const char *model_path,
  * @p signature_path (may be NULL) only serves to leave the signature file
  * out of the model.
  */
-MG_API enum mg_status mg_verify_model_buffer(
-    const char *model_path, const void *bundle, size_t len,
-    const char *signature_path, const struct mg_key *key,
-    const struct mg_keyring *keyring, const struct mg_sig_options *opt,
-    struct mg_sig_result **out);
+MG_API enum mg_status mg_verify_model_buffer(const char *model_path,
+                                             const void *bundle,
+                                             size_t len,
+                                             const char *signature_path,
+                                             const struct mg_key *key,
+                                             const struct mg_keyring *keyring,
+                                             const struct mg_sig_options *opt,
+                                             struct mg_sig_result **out);
 
 MG_API void mg_sig_result_free(struct mg_sig_result *r);
 MG_API enum mg_sig_verdict mg_sig_result_verdict(const struct mg_sig_result *r);
@@ -247,14 +256,14 @@ MG_API const char *mg_sig_verdict_name(enum mg_sig_verdict v);
 MG_API const char *mg_sig_code_name(enum mg_sig_code c);
 /** Reasons, in the order found (failures and notes). */
 MG_API size_t mg_sig_result_count(const struct mg_sig_result *r);
-MG_API const struct mg_sig_reason *mg_sig_result_get(
-    const struct mg_sig_result *r, size_t i);
+MG_API const struct mg_sig_reason *
+mg_sig_result_get(const struct mg_sig_result *r, size_t i);
 /** Reasons not kept because MG_SIG_MAX_REASONS was reached. */
 MG_API uint64_t mg_sig_result_dropped(const struct mg_sig_result *r);
 /** Files of the model (signed, ignored, unsigned), sorted by name. */
 MG_API size_t mg_sig_result_file_count(const struct mg_sig_result *r);
-MG_API const struct mg_sig_file *mg_sig_result_file(
-    const struct mg_sig_result *r, size_t i);
+MG_API const struct mg_sig_file *
+mg_sig_result_file(const struct mg_sig_result *r, size_t i);
 /** Bytes hashed and seconds spent hashing (for throughput). */
 MG_API uint64_t mg_sig_result_bytes_hashed(const struct mg_sig_result *r);
 MG_API double mg_sig_result_hash_seconds(const struct mg_sig_result *r);

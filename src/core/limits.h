@@ -70,25 +70,25 @@
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */
 /* Bytes of a signature bundle read (1M files take ~250 MB). */
-#define MG_SIG_MAX_BUNDLE_BYTES      (256u << 20)
+#define MG_SIG_MAX_BUNDLE_BYTES (256u << 20)
 /* Files in one model (signed resources, or files met on disk). */
-#define MG_SIG_MAX_FILES             1000000u
+#define MG_SIG_MAX_FILES 1000000u
 /* Bytes of one model-relative file name. */
-#define MG_SIG_MAX_NAME              4096u
+#define MG_SIG_MAX_NAME 4096u
 /* Folder nesting walked below the model root (bounds open fds). */
-#define MG_SIG_MAX_DEPTH             128u
+#define MG_SIG_MAX_DEPTH 128u
 /* Ignore paths (given plus recorded in a bundle). */
-#define MG_SIG_MAX_IGNORES           10000u
+#define MG_SIG_MAX_IGNORES 10000u
 /* Bytes of a PEM key file. */
-#define MG_SIG_MAX_KEY_BYTES         (1u << 20)
+#define MG_SIG_MAX_KEY_BYTES (1u << 20)
 /* Keys in a keyring folder. */
-#define MG_SIG_MAX_KEYRING_KEYS      1024u
+#define MG_SIG_MAX_KEYRING_KEYS 1024u
 /* Reasons kept in a result (more are counted). */
-#define MG_SIG_MAX_REASONS           1000u
+#define MG_SIG_MAX_REASONS 1000u
 /* DSSE signatures looked at in an envelope (only the first is used, as
    model_signing does; more are refused as malformed). */
-#define MG_SIG_MAX_SIGNATURES        16u
+#define MG_SIG_MAX_SIGNATURES 16u
 /* Read buffer of one hashing thread. */
-#define MG_SIG_HASH_BUFFER           (4u << 20)
+#define MG_SIG_HASH_BUFFER (4u << 20)
 
 #endif

@@ -16,8 +16,8 @@
 #include "sign/sign_int.h"
 
 /* Record a reason; return st (or MG_E_NOMEM when recording failed). */
-#define FAIL(r, code, st, ...)                                               \
-    (sig_result_add((r), (code), NULL, __VA_ARGS__) == MG_OK ? (st)         \
+#define FAIL(r, code, st, ...)                                      \
+    (sig_result_add((r), (code), NULL, __VA_ARGS__) == MG_OK ? (st) \
                                                              : MG_E_NOMEM)
 
 static const char *
@@ -45,8 +45,12 @@ json_type_name(const json_t *v)
 
 /* Decode a base64 string member. */
 static enum mg_status
-get_b64(json_t *obj, const char *key, const char *where, uint8_t **out,
-        size_t *len, struct mg_sig_result *r)
+get_b64(json_t *obj,
+        const char *key,
+        const char *where,
+        uint8_t **out,
+        size_t *len,
+        struct mg_sig_result *r)
 {
     json_t *v = json_object_get(obj, key);
     if (v == NULL)
@@ -54,10 +58,9 @@ get_b64(json_t *obj, const char *key, const char *where, uint8_t **out,
                     where, key);
     if (!json_is_string(v))
         return FAIL(r, MG_SIG_R_MALFORMED, MG_E_MALFORMED,
-                    "%s.%s is %s, not a string", where, key,
-                    json_type_name(v));
-    enum mg_status st = sig_b64_decode(json_string_value(v),
-                                       json_string_length(v), out, len);
+                    "%s.%s is %s, not a string", where, key, json_type_name(v));
+    enum mg_status st =
+        sig_b64_decode(json_string_value(v), json_string_length(v), out, len);
     if (st == MG_E_MALFORMED)
         return FAIL(r, MG_SIG_R_MALFORMED, st, "%s.%s is not valid base64",
                     where, key);
@@ -71,7 +74,8 @@ get_b64(json_t *obj, const char *key, const char *where, uint8_t **out,
 }
 
 static enum mg_status
-parse_key_material(json_t *root, struct sig_envelope *env,
+parse_key_material(json_t *root,
+                   struct sig_envelope *env,
                    struct mg_sig_result *r)
 {
     json_t *vm = json_object_get(root, "verificationMaterial");
@@ -163,7 +167,9 @@ parse_dsse(json_t *root, struct sig_envelope *env, struct mg_sig_result *r)
 }
 
 enum mg_status
-sig_envelope_parse(const void *buf, size_t len, struct sig_envelope *env,
+sig_envelope_parse(const void *buf,
+                   size_t len,
+                   struct sig_envelope *env,
                    struct mg_sig_result *r)
 {
     memset(env, 0, sizeof(*env));
@@ -195,8 +201,8 @@ sig_envelope_parse(const void *buf, size_t len, struct sig_envelope *env,
     if (strcmp(json_string_value(mt), SIG_BUNDLE_MEDIA_TYPE) != 0 ||
         json_string_length(mt) != strlen(SIG_BUNDLE_MEDIA_TYPE)) {
         st = FAIL(r, MG_SIG_R_MEDIA_TYPE, MG_E_UNSUPPORTED,
-                  "mediaType is \"%.100s\", not \"%s\"",
-                  json_string_value(mt), SIG_BUNDLE_MEDIA_TYPE);
+                  "mediaType is \"%.100s\", not \"%s\"", json_string_value(mt),
+                  SIG_BUNDLE_MEDIA_TYPE);
         goto out;
     }
     st = parse_key_material(root, env, r);
@@ -227,7 +233,8 @@ cmp_res_name(const void *a, const void *b)
 }
 
 static enum mg_status
-parse_serialization(json_t *ser, struct sig_manifest *man,
+parse_serialization(json_t *ser,
+                    struct sig_manifest *man,
                     struct mg_sig_result *r)
 {
     if (ser == NULL || !json_is_object(ser))
@@ -279,8 +286,8 @@ parse_serialization(json_t *ser, struct sig_manifest *man,
         if (!json_is_string(v))
             return FAIL(r, MG_SIG_R_BAD_PAYLOAD, MG_E_MALFORMED,
                         "ignore_paths[%zu] is not a string", i);
-        const char *why = sig_name_check(json_string_value(v),
-                                         json_string_length(v), 0);
+        const char *why =
+            sig_name_check(json_string_value(v), json_string_length(v), 0);
         if (why != NULL) {
             if (sig_result_add(r, MG_SIG_R_BAD_NAME, json_string_value(v),
                                "recorded ignore path refused: %s",
@@ -297,8 +304,12 @@ parse_serialization(json_t *ser, struct sig_manifest *man,
 }
 
 static enum mg_status
-parse_resource(json_t *v, size_t i, size_t dsize, const char *hash_type,
-               struct sig_resource *res, struct mg_sig_result *r)
+parse_resource(json_t *v,
+               size_t i,
+               size_t dsize,
+               const char *hash_type,
+               struct sig_resource *res,
+               struct mg_sig_result *r)
 {
     if (!json_is_object(v))
         return FAIL(r, MG_SIG_R_BAD_PAYLOAD, MG_E_MALFORMED,
@@ -334,7 +345,9 @@ parse_resource(json_t *v, size_t i, size_t dsize, const char *hash_type,
 }
 
 static enum mg_status
-parse_resources(json_t *arr, struct sig_manifest *man, const uint8_t root[32],
+parse_resources(json_t *arr,
+                struct sig_manifest *man,
+                const uint8_t root[32],
                 struct mg_sig_result *r)
 {
     if (arr == NULL || !json_is_array(arr))
@@ -398,8 +411,10 @@ parse_resources(json_t *arr, struct sig_manifest *man, const uint8_t root[32],
 }
 
 enum mg_status
-sig_manifest_parse(const uint8_t *payload, size_t len,
-                   struct sig_manifest *man, struct mg_sig_result *r)
+sig_manifest_parse(const uint8_t *payload,
+                   size_t len,
+                   struct sig_manifest *man,
+                   struct mg_sig_result *r)
 {
     memset(man, 0, sizeof(*man));
     json_error_t je;
@@ -458,8 +473,7 @@ sig_manifest_parse(const uint8_t *payload, size_t len,
     }
     st = parse_serialization(json_object_get(pred, "serialization"), man, r);
     if (st == MG_OK)
-        st = parse_resources(json_object_get(pred, "resources"), man, rootd,
-                             r);
+        st = parse_resources(json_object_get(pred, "resources"), man, rootd, r);
 out:
     json_decref(root);
     if (st != MG_OK)
@@ -490,8 +504,10 @@ cmp_entry_ptr(const void *a, const void *b)
 
 /* Owned by jansson's allocator (plain malloc: we never change it). */
 static json_t *
-make_statement(const struct sig_model *m, const char *const *ignores,
-               size_t n_ignores, int allow_symlinks)
+make_statement(const struct sig_model *m,
+               const char *const *ignores,
+               size_t n_ignores,
+               int allow_symlinks)
 {
     size_t n = 0;
     for (size_t i = 0; i < m->n; i++)
@@ -513,9 +529,9 @@ make_statement(const struct sig_model *m, const char *const *ignores,
         char hex[2 * SIG_MAX_DIGEST + 1];
         sig_hex_encode(v[i]->digest, 32, hex);
         memcpy(cat + 32 * i, v[i]->digest, 32);
-        if (json_array_append_new(
-                res, json_pack("{s:s, s:s, s:s}", "name", v[i]->name,
-                               "algorithm", "sha256", "digest", hex)) != 0)
+        if (json_array_append_new(res, json_pack("{s:s, s:s, s:s}", "name",
+                                                 v[i]->name, "algorithm",
+                                                 "sha256", "digest", hex)) != 0)
             goto out;
     }
     for (size_t i = 0; i < n_ignores; i++)
@@ -546,8 +562,11 @@ out:
 }
 
 enum mg_status
-sig_bundle_make(const struct sig_model *m, const char *const *ignores,
-                size_t n_ignores, int allow_symlinks, const struct mg_key *key,
+sig_bundle_make(const struct sig_model *m,
+                const char *const *ignores,
+                size_t n_ignores,
+                int allow_symlinks,
+                const struct mg_key *key,
                 struct mg_sig_result *r)
 {
     enum mg_status st = MG_E_NOMEM;
@@ -575,12 +594,12 @@ sig_bundle_make(const struct sig_model *m, const char *const *ignores,
     sig64 = sig_b64_encode(sig, sig_len);
     if (payload64 == NULL || sig64 == NULL)
         goto out;
-    bundle = json_pack(
-        "{s:s, s:{s:{s:s}, s:[]}, s:{s:s, s:s, s:[{s:s, s:s}]}}", "mediaType",
-        SIG_BUNDLE_MEDIA_TYPE, "verificationMaterial", "publicKey", "hint",
-        mg_key_hint(key), "tlogEntries", "dsseEnvelope", "payload", payload64,
-        "payloadType", SIG_PAYLOAD_TYPE, "signatures", "sig", sig64, "keyid",
-        "");
+    bundle =
+        json_pack("{s:s, s:{s:{s:s}, s:[]}, s:{s:s, s:s, s:[{s:s, s:s}]}}",
+                  "mediaType", SIG_BUNDLE_MEDIA_TYPE, "verificationMaterial",
+                  "publicKey", "hint", mg_key_hint(key), "tlogEntries",
+                  "dsseEnvelope", "payload", payload64, "payloadType",
+                  SIG_PAYLOAD_TYPE, "signatures", "sig", sig64, "keyid", "");
     if (bundle == NULL)
         goto out;
     text = json_dumps(bundle, JSON_COMPACT);
@@ -596,8 +615,8 @@ sig_bundle_make(const struct sig_model *m, const char *const *ignores,
     r->bundle_len = tlen + 1;
     st = MG_OK;
 out:
-    free(text); /* jansson's json_dumps memory: plain malloc */
-    free(payload);
+    free(text);    /* libc-owned: jansson's json_dumps memory: plain malloc */
+    free(payload); /* libc-owned */
     json_decref(bundle);
     json_decref(stmt);
     mg_free(payload64);

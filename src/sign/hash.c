@@ -51,8 +51,11 @@ sig_sha256(const void *buf, size_t n, uint8_t out[32])
 }
 
 static void
-hash_one(struct sig_entry *e, EVP_MD_CTX *ctx, const EVP_MD *md,
-         uint8_t *buf, size_t bufsize)
+hash_one(struct sig_entry *e,
+         EVP_MD_CTX *ctx,
+         const EVP_MD *md,
+         uint8_t *buf,
+         size_t bufsize)
 {
     int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     if (!e->via_symlink)
@@ -155,7 +158,9 @@ now_seconds(void)
 }
 
 enum mg_status
-sig_hash_entries(struct sig_model *m, const char *algorithm, unsigned jobs,
+sig_hash_entries(struct sig_model *m,
+                 const char *algorithm,
+                 unsigned jobs,
                  double *seconds)
 {
     *seconds = 0;

@@ -144,8 +144,12 @@ out:
 }
 
 enum mg_status
-mg_key_from_pem(const void *pem, size_t len, const char *passphrase,
-                struct mg_key **out, char *err, size_t errlen)
+mg_key_from_pem(const void *pem,
+                size_t len,
+                const char *passphrase,
+                struct mg_key **out,
+                char *err,
+                size_t errlen)
 {
     if (out == NULL || (pem == NULL && len > 0))
         return MG_E_INVALID;
@@ -259,8 +263,11 @@ out:
 }
 
 enum mg_status
-mg_key_load(const char *path, const char *passphrase, struct mg_key **out,
-            char *err, size_t errlen)
+mg_key_load(const char *path,
+            const char *passphrase,
+            struct mg_key **out,
+            char *err,
+            size_t errlen)
 {
     if (path == NULL || out == NULL)
         return MG_E_INVALID;
@@ -343,8 +350,11 @@ sig_pae(const uint8_t *payload, size_t n, uint8_t **out, size_t *outlen)
 }
 
 enum mg_status
-sig_key_sign(const struct mg_key *k, const uint8_t *msg, size_t n,
-             uint8_t **sig, size_t *siglen)
+sig_key_sign(const struct mg_key *k,
+             const uint8_t *msg,
+             size_t n,
+             uint8_t **sig,
+             size_t *siglen)
 {
     *sig = NULL;
     *siglen = 0;
@@ -379,15 +389,18 @@ out:
 }
 
 int
-sig_key_verify(const struct mg_key *k, const uint8_t *msg, size_t n,
-               const uint8_t *sig, size_t siglen)
+sig_key_verify(const struct mg_key *k,
+               const uint8_t *msg,
+               size_t n,
+               const uint8_t *sig,
+               size_t siglen)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     if (ctx == NULL)
         return -1;
     int rc = -1;
-    if (EVP_DigestVerifyInit_ex(ctx, NULL, k->md, NULL, NULL, k->pkey,
-                                NULL) != 1)
+    if (EVP_DigestVerifyInit_ex(ctx, NULL, k->md, NULL, NULL, k->pkey, NULL) !=
+        1)
         goto out;
     /* 1: valid; 0: invalid; <0: malformed DER and such, also invalid. */
     rc = EVP_DigestVerify(ctx, sig, siglen, msg, n) == 1 ? 1 : 0;
@@ -434,7 +447,9 @@ keyring_add(struct mg_keyring *kr, struct mg_key *k, const char *src)
 }
 
 enum mg_status
-mg_keyring_load(const char *dir, struct mg_keyring **out, char *err,
+mg_keyring_load(const char *dir,
+                struct mg_keyring **out,
+                char *err,
                 size_t errlen)
 {
     if (dir == NULL || out == NULL)

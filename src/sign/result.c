@@ -42,8 +42,11 @@ code_is_failure(enum mg_sig_code c)
 }
 
 enum mg_status
-sig_result_add(struct mg_sig_result *r, enum mg_sig_code code,
-               const char *path, const char *fmt, ...)
+sig_result_add(struct mg_sig_result *r,
+               enum mg_sig_code code,
+               const char *path,
+               const char *fmt,
+               ...)
 {
     if (code_is_failure(code))
         r->failed = 1;
@@ -55,8 +58,7 @@ sig_result_add(struct mg_sig_result *r, enum mg_sig_code code,
     }
     if (r->n_reasons == r->cap_reasons) {
         size_t nc = r->cap_reasons ? r->cap_reasons * 2 : 16;
-        struct mg_sig_reason *nv =
-            mg_reallocarray(r->reasons, nc, sizeof(*nv));
+        struct mg_sig_reason *nv = mg_reallocarray(r->reasons, nc, sizeof(*nv));
         if (nv == NULL) {
             r->nomem = 1;
             return MG_E_NOMEM;

@@ -16,8 +16,11 @@ mg_sig_options_init(struct mg_sig_options *opt)
 }
 
 enum mg_status
-mg_sig_ignore_path(const char *model_path, const char *path, char *buf,
-                   size_t len, const char **why)
+mg_sig_ignore_path(const char *model_path,
+                   const char *path,
+                   char *buf,
+                   size_t len,
+                   const char **why)
 {
     const char *dummy;
     if (why == NULL)
@@ -67,9 +70,13 @@ list_add(char ***v, size_t *n, const char *s)
 }
 
 enum mg_status
-sig_lists_build(struct sig_lists *l, const char *model_path,
-                const char *signature_path, const struct mg_sig_options *opt,
-                char *const *extra, size_t n_extra, struct mg_sig_result *r)
+sig_lists_build(struct sig_lists *l,
+                const char *model_path,
+                const char *signature_path,
+                const struct mg_sig_options *opt,
+                char *const *extra,
+                size_t n_extra,
+                struct mg_sig_result *r)
 {
     memset(l, 0, sizeof(*l));
     enum mg_status st = MG_OK;
@@ -118,7 +125,8 @@ sig_lists_free(struct sig_lists *l)
 }
 
 enum mg_status
-sig_result_files(struct mg_sig_result *r, const struct sig_model *m,
+sig_result_files(struct mg_sig_result *r,
+                 const struct sig_model *m,
                  const unsigned char *is_signed)
 {
     if (m->n == 0)
@@ -172,8 +180,10 @@ report_hash_failures(struct mg_sig_result *r, const struct sig_model *m)
 }
 
 enum mg_status
-sig_hash_model(struct mg_sig_result *r, struct sig_model *m,
-               const char *algorithm, unsigned jobs)
+sig_hash_model(struct mg_sig_result *r,
+               struct sig_model *m,
+               const char *algorithm,
+               unsigned jobs)
 {
     double secs = 0;
     enum mg_status st = sig_hash_entries(m, algorithm, jobs, &secs);
@@ -187,8 +197,10 @@ sig_hash_model(struct mg_sig_result *r, struct sig_model *m,
 }
 
 enum mg_status
-mg_sign_model(const char *model_path, const char *signature_path,
-              const struct mg_key *key, const struct mg_sig_options *opt,
+mg_sign_model(const char *model_path,
+              const char *signature_path,
+              const struct mg_key *key,
+              const struct mg_sig_options *opt,
               struct mg_sig_result **out)
 {
     if (out == NULL)
@@ -211,9 +223,13 @@ mg_sign_model(const char *model_path, const char *signature_path,
         sig_lists_build(&l, model_path, signature_path, opt, NULL, 0, r);
     if (st != MG_OK)
         goto out;
-    const struct sig_walk_cfg cfg = {
-        (const char *const *)l.skip, l.n_skip, (const char *const *)l.ignore,
-        l.n_ignore, opt->allow_symlinks, NULL, 0};
+    const struct sig_walk_cfg cfg = {(const char *const *)l.skip,
+                                     l.n_skip,
+                                     (const char *const *)l.ignore,
+                                     l.n_ignore,
+                                     opt->allow_symlinks,
+                                     NULL,
+                                     0};
     st = sig_walk(model_path, &cfg, &m, r);
     if (st == MG_E_LIMIT || st == MG_E_IO)
         st = MG_OK; /* recorded as a reason */

@@ -24,9 +24,9 @@
 #include "modelgate/mg_sign.h"
 
 #define SIG_BUNDLE_MEDIA_TYPE "application/vnd.dev.sigstore.bundle.v0.3+json"
-#define SIG_PAYLOAD_TYPE "application/vnd.in-toto+json"
-#define SIG_STATEMENT_TYPE "https://in-toto.io/Statement/v1"
-#define SIG_PREDICATE_TYPE "https://model_signing/signature/v1.0"
+#define SIG_PAYLOAD_TYPE      "application/vnd.in-toto+json"
+#define SIG_STATEMENT_TYPE    "https://in-toto.io/Statement/v1"
+#define SIG_PREDICATE_TYPE    "https://model_signing/signature/v1.0"
 /* The v0.2 predicate (per-file subjects): verify-only in model_signing,
    and only for certificate bundles in practice; we name it to refuse it
    with a clear reason. */
@@ -61,8 +61,8 @@ char *sig_b64_encode(const uint8_t *in, size_t n);
 /* Standard or URL-safe alphabet (as protobuf JSON accepts), padding
    optional but exact when present, no whitespace. MG_E_MALFORMED or
    MG_E_NOMEM; *out (mg_free) gets a NUL after the data. */
-enum mg_status sig_b64_decode(const char *s, size_t n, uint8_t **out,
-                              size_t *outlen);
+enum mg_status
+sig_b64_decode(const char *s, size_t n, uint8_t **out, size_t *outlen);
 /* Lowercase hex of n bytes into out (2n + 1 bytes). */
 void sig_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Exactly 2*outlen hex digits (either case) -> out; 0 on success. */
@@ -90,8 +90,11 @@ struct mg_sig_result *sig_result_new(void);
 /* Record a reason (copies path and the message). Failures set r->failed,
    MG_SIG_R_IO sets r->io, notes neither. MG_E_NOMEM only. */
 __attribute__((format(printf, 4, 5))) enum mg_status
-sig_result_add(struct mg_sig_result *r, enum mg_sig_code code,
-               const char *path, const char *fmt, ...);
+sig_result_add(struct mg_sig_result *r,
+               enum mg_sig_code code,
+               const char *path,
+               const char *fmt,
+               ...);
 
 /* ---- walk.c: what is on disk ---- */
 
@@ -119,10 +122,10 @@ struct sig_entry {
 };
 
 struct sig_model {
-    char *root;       /* model path as given, without trailing slashes */
-    char *root_real;  /* its realpath */
-    char name[256];   /* subject name: last component */
-    int single;       /* model is one file */
+    char *root;      /* model path as given, without trailing slashes */
+    char *root_real; /* its realpath */
+    char name[256];  /* subject name: last component */
+    int single;      /* model is one file */
     struct sig_entry *v;
     size_t n, cap;
 };
@@ -149,8 +152,10 @@ extern const char *const sig_git_paths[4];
 
 /* Enumerate the model. Refusals become reasons in r; returns MG_OK unless
    out of memory or a limit was hit (then also a reason). */
-enum mg_status sig_walk(const char *model_path, const struct sig_walk_cfg *cfg,
-                        struct sig_model *m, struct mg_sig_result *r);
+enum mg_status sig_walk(const char *model_path,
+                        const struct sig_walk_cfg *cfg,
+                        struct sig_model *m,
+                        struct mg_sig_result *r);
 void sig_model_free(struct sig_model *m);
 /* Relative name of path inside the folder model_path (path need not
    exist, its folder must), or NULL when it lies outside, is the root, the
@@ -171,10 +176,12 @@ struct sig_lists {
 /* skip: git paths (if asked) and the signature file; ignore: the user's
    (normalized) and extra (already canonical, e.g. recorded ones). An
    unusable user path gives MG_E_INVALID and a reason. */
-enum mg_status sig_lists_build(struct sig_lists *l, const char *model_path,
+enum mg_status sig_lists_build(struct sig_lists *l,
+                               const char *model_path,
                                const char *signature_path,
                                const struct mg_sig_options *opt,
-                               char *const *extra, size_t n_extra,
+                               char *const *extra,
+                               size_t n_extra,
                                struct mg_sig_result *r);
 void sig_lists_free(struct sig_lists *l);
 /* Move the model's files into the result's file list; signed[i] says
@@ -184,16 +191,20 @@ enum mg_status sig_result_files(struct mg_sig_result *r,
                                 const unsigned char *is_signed);
 /* Hash the entries with want set; account bytes and time; failures of
    single files become reasons. MG_E_NOMEM when it could not run. */
-enum mg_status sig_hash_model(struct mg_sig_result *r, struct sig_model *m,
-                              const char *algorithm, unsigned jobs);
+enum mg_status sig_hash_model(struct mg_sig_result *r,
+                              struct sig_model *m,
+                              const char *algorithm,
+                              unsigned jobs);
 
 /* ---- hash.c: file digests on threads (OpenSSL) ---- */
 
 /* Hash every entry with want set, with algorithm "sha256" or "blake2b",
    on up to jobs threads. Per-file failures are recorded in the entry;
    returns MG_E_NOMEM / MG_E_INTERNAL only when it could not run. */
-enum mg_status sig_hash_entries(struct sig_model *m, const char *algorithm,
-                                unsigned jobs, double *seconds);
+enum mg_status sig_hash_entries(struct sig_model *m,
+                                const char *algorithm,
+                                unsigned jobs,
+                                double *seconds);
 /* Digest size for an algorithm name; 0 when unknown. */
 size_t sig_hash_size(const char *algorithm);
 /* SHA-256 of a buffer. */
@@ -202,18 +213,24 @@ void sig_sha256(const void *buf, size_t n, uint8_t out[32]);
 /* ---- keys.c: ECDSA (OpenSSL) ---- */
 
 /* DER ECDSA signature of msg with the curve's hash; *sig is mg_free'd. */
-enum mg_status sig_key_sign(const struct mg_key *k, const uint8_t *msg,
-                            size_t n, uint8_t **sig, size_t *siglen);
+enum mg_status sig_key_sign(const struct mg_key *k,
+                            const uint8_t *msg,
+                            size_t n,
+                            uint8_t **sig,
+                            size_t *siglen);
 /* 1 valid, 0 not, -1 could not run. */
-int sig_key_verify(const struct mg_key *k, const uint8_t *msg, size_t n,
-                   const uint8_t *sig, size_t siglen);
+int sig_key_verify(const struct mg_key *k,
+                   const uint8_t *msg,
+                   size_t n,
+                   const uint8_t *sig,
+                   size_t siglen);
 /* Read a whole regular file of at most max bytes into *buf (mg_free,
    NUL-terminated). MG_E_IO (with *eno), MG_E_LIMIT, MG_E_NOMEM. */
-enum mg_status sig_read_file(const char *path, size_t max, char **buf,
-                             size_t *len, int *eno);
+enum mg_status
+sig_read_file(const char *path, size_t max, char **buf, size_t *len, int *eno);
 /* DSSE v1 pre-authentication encoding of payload (mg_free). */
-enum mg_status sig_pae(const uint8_t *payload, size_t n, uint8_t **out,
-                       size_t *outlen);
+enum mg_status
+sig_pae(const uint8_t *payload, size_t n, uint8_t **out, size_t *outlen);
 
 /* ---- bundle.c: OMS JSON (jansson) ---- */
 
@@ -245,20 +262,24 @@ struct sig_manifest {
 
 /* Parse a bundle strictly. Anything wrong becomes one reason (malformed,
    media type, unsupported) and MG_E_MALFORMED/MG_E_UNSUPPORTED. */
-enum mg_status sig_envelope_parse(const void *buf, size_t len,
+enum mg_status sig_envelope_parse(const void *buf,
+                                  size_t len,
                                   struct sig_envelope *env,
                                   struct mg_sig_result *r);
 void sig_envelope_free(struct sig_envelope *env);
 /* Parse and check a signed statement (after the signature verified). */
-enum mg_status sig_manifest_parse(const uint8_t *payload, size_t len,
+enum mg_status sig_manifest_parse(const uint8_t *payload,
+                                  size_t len,
                                   struct sig_manifest *man,
                                   struct mg_sig_result *r);
 void sig_manifest_free(struct sig_manifest *man);
 /* Build the bundle of a hashed model: entries (kind FILE) sorted, the
    statement, its signature, the JSON. Sets r->bundle. */
 enum mg_status sig_bundle_make(const struct sig_model *m,
-                               const char *const *ignores, size_t n_ignores,
-                               int allow_symlinks, const struct mg_key *key,
+                               const char *const *ignores,
+                               size_t n_ignores,
+                               int allow_symlinks,
+                               const struct mg_key *key,
                                struct mg_sig_result *r);
 
 #endif

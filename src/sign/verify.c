@@ -14,13 +14,14 @@
 
 /* Pick the key and check the signature over PAE(payload). */
 static enum mg_status
-check_signature(const struct sig_envelope *env, const struct mg_key *key,
-                const struct mg_keyring *kr, struct mg_sig_result *r)
+check_signature(const struct sig_envelope *env,
+                const struct mg_key *key,
+                const struct mg_keyring *kr,
+                struct mg_sig_result *r)
 {
     uint8_t *pae = NULL;
     size_t pae_len = 0;
-    enum mg_status st = sig_pae(env->payload, env->payload_len, &pae,
-                                &pae_len);
+    enum mg_status st = sig_pae(env->payload, env->payload_len, &pae, &pae_len);
     if (st != MG_OK)
         return st;
     const struct mg_key *used = NULL;
@@ -109,8 +110,7 @@ find_entry(struct sig_model *m, const char *name)
 {
     if (m->single) {
         /* model_signing names it "."; the OMS spec and Go its basename */
-        if (m->n == 1 &&
-            (strcmp(name, ".") == 0 || strcmp(name, m->name) == 0))
+        if (m->n == 1 && (strcmp(name, ".") == 0 || strcmp(name, m->name) == 0))
             return &m->v[0];
         return NULL;
     }
@@ -119,8 +119,11 @@ find_entry(struct sig_model *m, const char *name)
 
 /* Compare the walked, hashed model with the manifest. */
 static enum mg_status
-compare(struct sig_model *m, const struct sig_manifest *man,
-        struct sig_entry **match, unsigned char *is_signed, int unsigned_ok,
+compare(struct sig_model *m,
+        const struct sig_manifest *man,
+        struct sig_entry **match,
+        unsigned char *is_signed,
+        int unsigned_ok,
         struct mg_sig_result *r)
 {
     enum mg_status st = MG_OK;
@@ -152,8 +155,10 @@ compare(struct sig_model *m, const struct sig_manifest *man,
 }
 
 static enum mg_status
-verify_model(const char *model_path, const struct sig_manifest *man,
-             const char *signature_path, const struct mg_sig_options *opt,
+verify_model(const char *model_path,
+             const struct sig_manifest *man,
+             const char *signature_path,
+             const struct mg_sig_options *opt,
              struct mg_sig_result *r)
 {
     struct sig_lists l;
@@ -175,14 +180,13 @@ verify_model(const char *model_path, const struct sig_manifest *man,
     for (size_t i = 0; i < man->n_res; i++)
         names[i] = man->res[i].name;
     qsort(names, man->n_res, sizeof(*names), cmp_name_ptr);
-    const struct sig_walk_cfg cfg = {
-        (const char *const *)l.skip,
-        l.n_skip,
-        (const char *const *)l.ignore,
-        l.n_ignore,
-        man->allow_symlinks,
-        opt->ignore_unsigned_files ? names : NULL,
-        man->n_res};
+    const struct sig_walk_cfg cfg = {(const char *const *)l.skip,
+                                     l.n_skip,
+                                     (const char *const *)l.ignore,
+                                     l.n_ignore,
+                                     man->allow_symlinks,
+                                     opt->ignore_unsigned_files ? names : NULL,
+                                     man->n_res};
     st = sig_walk(model_path, &cfg, &m, r);
     if (st == MG_E_LIMIT || st == MG_E_IO)
         st = MG_OK; /* recorded as a reason */
@@ -203,8 +207,7 @@ verify_model(const char *model_path, const struct sig_manifest *man,
     }
     st = sig_hash_model(r, &m, man->hash_type, opt->jobs);
     if (st == MG_OK)
-        st = compare(&m, man, match, is_signed, opt->ignore_unsigned_files,
-                     r);
+        st = compare(&m, man, match, is_signed, opt->ignore_unsigned_files, r);
     if (st == MG_OK)
         st = sig_result_files(r, &m, is_signed);
 out:
@@ -217,8 +220,11 @@ out:
 }
 
 enum mg_status
-mg_verify_model_buffer(const char *model_path, const void *bundle, size_t len,
-                       const char *signature_path, const struct mg_key *key,
+mg_verify_model_buffer(const char *model_path,
+                       const void *bundle,
+                       size_t len,
+                       const char *signature_path,
+                       const struct mg_key *key,
                        const struct mg_keyring *keyring,
                        const struct mg_sig_options *opt,
                        struct mg_sig_result **out)
@@ -264,9 +270,12 @@ mg_verify_model_buffer(const char *model_path, const void *bundle, size_t len,
 }
 
 enum mg_status
-mg_verify_model(const char *model_path, const char *signature_path,
-                const struct mg_key *key, const struct mg_keyring *keyring,
-                const struct mg_sig_options *opt, struct mg_sig_result **out)
+mg_verify_model(const char *model_path,
+                const char *signature_path,
+                const struct mg_key *key,
+                const struct mg_keyring *keyring,
+                const struct mg_sig_options *opt,
+                struct mg_sig_result **out)
 {
     if (out == NULL)
         return MG_E_INVALID;
@@ -277,9 +286,8 @@ mg_verify_model(const char *model_path, const char *signature_path,
     char *buf = NULL;
     size_t len = 0;
     int eno = 0;
-    enum mg_status st = sig_read_file(signature_path,
-                                      MG_SIG_MAX_BUNDLE_BYTES, &buf, &len,
-                                      &eno);
+    enum mg_status st = sig_read_file(signature_path, MG_SIG_MAX_BUNDLE_BYTES,
+                                      &buf, &len, &eno);
     if (st == MG_OK) {
         st = mg_verify_model_buffer(model_path, buf, len, signature_path, key,
                                     keyring, opt, out);
@@ -292,8 +300,8 @@ mg_verify_model(const char *model_path, const char *signature_path,
     if (r == NULL)
         return MG_E_NOMEM;
     if (st == MG_E_IO && eno == ENOENT)
-        st = sig_result_add(r, MG_SIG_R_UNSIGNED, NULL,
-                            "no signature file %s", signature_path);
+        st = sig_result_add(r, MG_SIG_R_UNSIGNED, NULL, "no signature file %s",
+                            signature_path);
     else if (st == MG_E_LIMIT)
         st = sig_result_add(r, MG_SIG_R_MALFORMED, NULL,
                             "signature file larger than %u bytes",

@@ -53,8 +53,8 @@ is_signed(const struct sig_walk_cfg *c, const char *rel)
 {
     if (c->signed_names == NULL)
         return 1;
-    if (bsearch(&rel, c->signed_names, c->n_signed, sizeof(char *),
-                cmp_str) != NULL)
+    if (bsearch(&rel, c->signed_names, c->n_signed, sizeof(char *), cmp_str) !=
+        NULL)
         return 1;
     for (size_t i = 0; i < c->n_signed; i++)
         if (sig_name_under(c->signed_names[i], rel))
@@ -96,8 +96,12 @@ join(const char *a, const char *b)
 }
 
 static int
-add_entry(struct walker *w, const char *rel, const char *path,
-          const struct stat *sb, enum sig_entry_kind kind, int via_symlink)
+add_entry(struct walker *w,
+          const char *rel,
+          const char *path,
+          const struct stat *sb,
+          enum sig_entry_kind kind,
+          int via_symlink)
 {
     struct sig_model *m = w->m;
     if (m->n >= MG_SIG_MAX_FILES) {
@@ -148,15 +152,18 @@ inside_root(const struct sig_model *m, const char *path)
     int in = m->root_real != NULL && strcmp(m->root_real, "/") != 0
                  ? sig_name_under(rp, m->root_real)
                  : 1;
-    free(rp); /* allocated by the C library */
+    free(rp); /* libc-owned: allocated by the C library */
     return in;
 }
 
-static void walk_dir(struct walker *w, int dfd, const char *rel,
-                     unsigned depth);
+static void
+walk_dir(struct walker *w, int dfd, const char *rel, unsigned depth);
 
 static void
-walk_symlink(struct walker *w, int dfd, const char *name, const char *rel,
+walk_symlink(struct walker *w,
+             int dfd,
+             const char *name,
+             const char *rel,
              const char *path)
 {
     if (!w->cfg->allow_symlinks) {
@@ -186,8 +193,12 @@ walk_symlink(struct walker *w, int dfd, const char *name, const char *rel,
 }
 
 static void
-walk_one(struct walker *w, int dfd, const char *name, const char *rel,
-         unsigned depth, int ignored)
+walk_one(struct walker *w,
+         int dfd,
+         const char *name,
+         const char *rel,
+         unsigned depth,
+         int ignored)
 {
     char *path = join(w->m->root, rel);
     if (path == NULL) {
@@ -233,8 +244,7 @@ walk_dir(struct walker *w, int dfd, const char *rel, unsigned depth)
     if (d == NULL) {
         close(dfd);
         if (sig_result_add(w->r, MG_SIG_R_IO, rel[0] ? rel : NULL,
-                           "cannot read folder: %s",
-                           strerror(errno)) != MG_OK)
+                           "cannot read folder: %s", strerror(errno)) != MG_OK)
             w->st = MG_E_NOMEM;
         return;
     }
@@ -296,7 +306,7 @@ model_init(struct sig_model *m, const char *model_path)
     char *rp = realpath(model_path, NULL);
     if (rp != NULL) {
         m->root_real = mg_strdup(rp);
-        free(rp); /* allocated by the C library */
+        free(rp); /* libc-owned: allocated by the C library */
         if (m->root_real == NULL)
             return MG_E_NOMEM;
     }
@@ -309,8 +319,10 @@ model_init(struct sig_model *m, const char *model_path)
 }
 
 enum mg_status
-sig_walk(const char *model_path, const struct sig_walk_cfg *cfg,
-         struct sig_model *m, struct mg_sig_result *r)
+sig_walk(const char *model_path,
+         const struct sig_walk_cfg *cfg,
+         struct sig_model *m,
+         struct mg_sig_result *r)
 {
     memset(m, 0, sizeof(*m));
     enum mg_status st = model_init(m, model_path);
@@ -409,7 +421,7 @@ sig_relative_inside(const char *model_path, const char *path)
         else if (sig_name_under(rd, root))
             out = join(rd + rl + 1, base);
     }
-    free(rd); /* both allocated by the C library */
-    free(root);
+    free(rd);   /* libc-owned: both allocated by the C library */
+    free(root); /* libc-owned */
     return out;
 }

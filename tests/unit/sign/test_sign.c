@@ -29,10 +29,10 @@ static void
 test_name_check(void **state)
 {
     (void)state;
-    static const char *const good[] = {"a", "a/b", ".hidden", "a/.b/c..d",
-                                       "日本.txt", "a b"};
-    static const char *const bad[] = {"",   "/a",   "a/",   "a//b", "./a",
-                                      "a/.", "..",  "a/../b", "../x"};
+    static const char *const good[] = {"a",         "a/b",      ".hidden",
+                                       "a/.b/c..d", "日本.txt", "a b"};
+    static const char *const bad[] = {"",    "/a", "a/",     "a//b", "./a",
+                                      "a/.", "..", "a/../b", "../x"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_null(sig_name_check(good[i], strlen(good[i]), 0));
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -50,7 +50,7 @@ test_name_order(void **state)
 {
     (void)state;
     /* Python: sorted(PurePosixPath) gives B, a/a/z, a/b, a-b, a.b, a0, ä */
-    static const char *const sorted[] = {"B",   "a/a/z", "a/b", "a-b",
+    static const char *const sorted[] = {"B",   "a/a/z", "a/b",     "a-b",
                                          "a.b", "a0",    "\xc3\xa4"};
     size_t n = sizeof(sorted) / sizeof(sorted[0]);
     for (size_t i = 0; i + 1 < n; i++) {
@@ -144,9 +144,8 @@ gen_key(const char *curve, int private_part)
     long n = BIO_get_mem_data(b, &data);
     struct mg_key *k = NULL;
     char err[200];
-    assert_int_equal(mg_key_from_pem(data, (size_t)n, NULL, &k, err,
-                                     sizeof(err)),
-                     MG_OK);
+    assert_int_equal(
+        mg_key_from_pem(data, (size_t)n, NULL, &k, err, sizeof(err)), MG_OK);
     BIO_free(b);
     EVP_PKEY_free(pk);
     return k;
@@ -214,8 +213,7 @@ static struct mg_sig_result *
 do_sign(struct fx *f, const struct mg_sig_options *opt)
 {
     struct mg_sig_result *r = NULL;
-    assert_int_equal(mg_sign_model(f->model, f->sig, f->priv, opt, &r),
-                     MG_OK);
+    assert_int_equal(mg_sign_model(f->model, f->sig, f->priv, opt, &r), MG_OK);
     assert_int_equal(mg_sig_result_verdict(r), MG_SIG_VERIFIED);
     size_t len = 0;
     const char *b = mg_sig_result_bundle(r, &len);
@@ -238,7 +236,8 @@ do_verify(struct fx *f, const struct mg_key *key)
 
 /* Exactly one failure reason, with this code and path. */
 static void
-assert_one_reason(const struct mg_sig_result *r, enum mg_sig_code code,
+assert_one_reason(const struct mg_sig_result *r,
+                  enum mg_sig_code code,
                   const char *path)
 {
     assert_int_equal(mg_sig_result_verdict(r), MG_SIG_FAILED);
@@ -265,8 +264,7 @@ roundtrip_curve(void **state, const char *curve, const char *name)
     /* the hint is SHA-256 of the public PEM text */
     uint8_t h[32];
     char hex[65];
-    sig_sha256(mg_key_public_pem(f->pub), strlen(mg_key_public_pem(f->pub)),
-               h);
+    sig_sha256(mg_key_public_pem(f->pub), strlen(mg_key_public_pem(f->pub)), h);
     sig_hex_encode(h, 32, hex);
     assert_string_equal(hex, mg_key_hint(f->pub));
     fx_model(f);
@@ -359,8 +357,7 @@ test_empty_model_and_public_key(void **state)
     assert_int_equal(mg_sign_model(f->model, f->sig, f->pub, NULL, &r),
                      MG_E_INVALID);
     assert_null(r);
-    assert_int_equal(mg_sign_model(f->model, f->sig, f->priv, NULL, &r),
-                     MG_OK);
+    assert_int_equal(mg_sign_model(f->model, f->sig, f->priv, NULL, &r), MG_OK);
     assert_one_reason(r, MG_SIG_R_REFUSED, NULL);
     assert_null(mg_sig_result_bundle(r, NULL));
     mg_sig_result_free(r);
@@ -395,9 +392,9 @@ test_reference_vectors(void **state)
     (void)state;
     struct mg_key *k = NULL;
     char err[200];
-    assert_int_equal(mg_key_load(MT "/keys/signing-key-pub.pem", NULL, &k,
-                                 err, sizeof(err)),
-                     MG_OK);
+    assert_int_equal(
+        mg_key_load(MT "/keys/signing-key-pub.pem", NULL, &k, err, sizeof(err)),
+        MG_OK);
     assert_string_equal(mg_key_curve(k), "P-384");
     assert_string_equal(
         mg_key_hint(k),
@@ -455,9 +452,8 @@ test_alloc_failures(void **state)
 {
     (void)state;
     struct mg_key *k = NULL;
-    assert_int_equal(mg_key_load(MT "/keys/signing-key-pub.pem", NULL, &k,
-                                 NULL, 0),
-                     MG_OK);
+    assert_int_equal(
+        mg_key_load(MT "/keys/signing-key-pub.pem", NULL, &k, NULL, 0), MG_OK);
     mg_alloc_fail_at(0);
     struct mg_sig_result *r = NULL;
     assert_int_equal(mg_verify_model(MT "/v1.1.0-elliptic-key",
@@ -470,9 +466,9 @@ test_alloc_failures(void **state)
     for (unsigned long n = 1; n <= total; n++) {
         mg_alloc_fail_at(n);
         r = NULL;
-        enum mg_status st = mg_verify_model(
-            MT "/v1.1.0-elliptic-key", MT "/v1.1.0-elliptic-key/model.sig",
-            k, NULL, NULL, &r);
+        enum mg_status st = mg_verify_model(MT "/v1.1.0-elliptic-key",
+                                            MT "/v1.1.0-elliptic-key/model.sig",
+                                            k, NULL, NULL, &r);
         mg_alloc_fail_at(0);
         if (st == MG_OK) {
             /* a failed allocation must never look like a verification */

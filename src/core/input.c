@@ -155,8 +155,11 @@ mg_input_stream(struct mg_input *in,
 }
 
 enum mg_status
-mg_input_spool(struct mg_input *in, uint64_t max, uint8_t **buf,
-               const uint8_t **mem, size_t *len)
+mg_input_spool(struct mg_input *in,
+               uint64_t max,
+               uint8_t **buf,
+               const uint8_t **mem,
+               size_t *len)
 {
     *buf = NULL;
     *mem = NULL;

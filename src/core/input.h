@@ -62,8 +62,10 @@ enum mg_status mg_input_stream(struct mg_input *in,
  * is MG_E_LIMIT (*len is then what was read). *buf is mg_malloc'd, NULL
  * when the input was already in memory (then *mem points at it).
  */
-enum mg_status mg_input_spool(struct mg_input *in, uint64_t max,
-                              uint8_t **buf, const uint8_t **mem,
+enum mg_status mg_input_spool(struct mg_input *in,
+                              uint64_t max,
+                              uint8_t **buf,
+                              const uint8_t **mem,
                               size_t *len);
 
 /* Inputs over memory and files. */

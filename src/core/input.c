@@ -154,6 +154,48 @@ mg_input_stream(struct mg_input *in,
     return MG_OK;
 }
 
+static enum mg_status
+window_read_at(void *impl, uint64_t off, void *buf, size_t n, size_t *got)
+{
+    struct mg_input_window *w = impl;
+    if (off >= w->len) {
+        *got = 0;
+        return MG_OK;
+    }
+    if (n > w->len - off)
+        n = (size_t)(w->len - off);
+    return w->parent->read_at(w->parent->impl, w->off + off, buf, n, got);
+}
+
+enum mg_status
+mg_input_sub(struct mg_input *parent,
+             uint64_t off,
+             uint64_t len,
+             struct mg_input_window *w,
+             struct mg_input *child)
+{
+    uint64_t end;
+    if (parent->read_at == NULL)
+        return MG_E_UNSUPPORTED;
+    if (ckd_add_u64(&end, off, len) || end > parent->size)
+        return MG_E_TRUNCATED;
+    memset(child, 0, sizeof(*child));
+    child->size = len;
+    if (parent->mem != NULL) {
+        child->mem = parent->mem + off;
+        child->read_at = mem_read_at;
+        child->impl = child;
+        return MG_OK;
+    }
+    w->parent = parent;
+    w->off = off;
+    w->len = len;
+    child->read_at = window_read_at;
+    child->impl = w;
+    child->bytes_read = parent->bytes_read;
+    return MG_OK;
+}
+
 enum mg_status
 mg_input_spool(struct mg_input *in,
                uint64_t max,

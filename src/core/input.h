@@ -68,6 +68,19 @@ enum mg_status mg_input_spool(struct mg_input *in,
                               const uint8_t **mem,
                               size_t *len);
 
+/* A window [off, off+len) of a random-access input, as an input of its
+   own (reads are forwarded; bytes_read accounting is shared). */
+struct mg_input_window {
+    struct mg_input *parent;
+    uint64_t off;
+    uint64_t len;
+};
+enum mg_status mg_input_sub(struct mg_input *parent,
+                            uint64_t off,
+                            uint64_t len,
+                            struct mg_input_window *w,
+                            struct mg_input *child);
+
 /* Inputs over memory and files. */
 void mg_input_mem(struct mg_input *in, const void *buf, size_t len);
 

@@ -2765,6 +2765,7 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
     memset(&r, 0, sizeof(r));
     r.vm = vm;
     r.s = s;
+    vm->s = s;
     r.err = MG_OK;
 
     /* Fresh machine for each stream (overrides persist). */
@@ -2959,6 +2960,12 @@ mg_pvm_fini(struct mg_pvm *vm)
         o = n;
     }
     memset(vm, 0, sizeof(*vm));
+}
+
+void
+mg_pvm_end_frame(struct mg_pvm *vm)
+{
+    vm->frame_end = 0;
 }
 
 const char *

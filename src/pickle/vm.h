@@ -106,7 +106,8 @@ struct mg_pvm {
     struct mg_override *overrides;
     uint64_t nvalues;
 
-    struct mg_stream *s;
+    struct mg_stream *s; /* the stream being run (callbacks may consume
+                            data that is not pickle, as joblib does) */
     int proto;
     int saw_proto;
     uint64_t frame_end; /* 0: not in a frame */
@@ -134,6 +135,10 @@ void mg_pvm_fini(struct mg_pvm *vm);
  */
 enum mg_status
 mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res);
+
+/* For callbacks that consume non-pickle data from vm->s (joblib arrays):
+   the current frame, if any, ends here. */
+void mg_pvm_end_frame(struct mg_pvm *vm);
 
 /* For callbacks: render a value with the machine's limits. */
 const char *mg_pvm_render(struct mg_pvm *vm, const struct mg_val *v);

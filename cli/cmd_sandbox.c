@@ -11,7 +11,8 @@
  *   2  the sandbox could not run it (bad usage, no isolation possible,
  *      set-up or exec failure), or the target failed (non-zero exit,
  *      signal) without refused attempts: a load that did not finish is
- *      not a clean one.
+ *      not a clean one; also any run without the seccomp supervisor
+ *      (--unsafe-no-sandbox), which saw nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,7 @@ struct sb_cli {
     const char *allow_net, *events, *mode, *torch_load, *pickle_load,
         *python;
     uint64_t timeout;
-    int no_ns, no_landlock, unsafe, probe, help;
+    int no_ns, no_landlock, no_seccomp, unsafe, probe, help;
     FILE *ev;                 /* --events, or NULL: text to stderr */
     const char *const *argv;  /* of the target */
     const struct mg_sandbox_options *opt;
@@ -231,7 +232,9 @@ exit_status(enum mg_status st, const struct mg_sandbox_result *r)
         return EXIT_ERROR;
     if (r->denied > 0 || r->end == MG_END_TIMEOUT)
         return EXIT_FOUND;
-    if (r->exec_errno == 0 && r->end == MG_END_EXITED && r->exit_code == 0)
+    /* An unmonitored run proves nothing: never "clean". */
+    if (r->isolation != MG_ISOLATION_NONE && r->exec_errno == 0 &&
+        r->end == MG_END_EXITED && r->exit_code == 0)
         return EXIT_CLEAN;
     return EXIT_ERROR;
 }
@@ -429,6 +432,10 @@ cmd_sandbox(int argc, char **argv)
         {"no-landlock", 0, OPT_FLAG, NULL,
          "do not use Landlock (the fallback rung without it)",
          &c.no_landlock, NULL},
+        {"no-seccomp", 0, OPT_FLAG, NULL,
+         "do not use the seccomp supervisor (refused without "
+         "--unsafe-no-sandbox)",
+         &c.no_seccomp, NULL},
         {"unsafe-no-sandbox", 0, OPT_FLAG, NULL,
          "run even when the kernel allows no isolation at all", &c.unsafe,
          NULL},
@@ -495,6 +502,7 @@ cmd_sandbox(int argc, char **argv)
     opt.n_env = c.setenv.n;
     opt.disable_namespaces = c.no_ns;
     opt.disable_landlock = c.no_landlock;
+    opt.disable_seccomp = c.no_seccomp;
     opt.allow_unsandboxed = c.unsafe;
     opt.on_event = on_event;
     opt.on_start = on_start;

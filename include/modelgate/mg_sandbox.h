@@ -57,12 +57,14 @@ enum mg_sandbox_isolation {
     /** seccomp notify (and namespaces when possible), no Landlock: every
         write open is denied, --allow-write cannot be honoured */
     MG_ISOLATION_NO_LANDLOCK = 2,
-    /** nothing but rlimits, no-new-privs, setsid, a clean environment:
+    /** no seccomp user notification: nothing is recorded and nothing
+        refused but what namespaces and Landlock (when available) stop;
         only with allow_unsandboxed */
     MG_ISOLATION_NONE = 3
 };
 
-/** Static name of an isolation rung ("full", "no-namespaces", ...). */
+/** Static name of an isolation rung: "full", "no-namespaces",
+    "no-landlock", "unmonitored". */
 MG_API const char *mg_sandbox_isolation_name(enum mg_sandbox_isolation i);
 
 /** What the running kernel offers (mg_sandbox_probe()). */
@@ -170,6 +172,7 @@ struct mg_sandbox_options {
     /** Skip a rung on purpose (tests, or a kernel known to misbehave). */
     int disable_namespaces;
     int disable_landlock;
+    int disable_seccomp; /**< forces MG_ISOLATION_NONE (tests) */
     /** Run even when no isolation is possible (MG_ISOLATION_NONE). */
     int allow_unsandboxed;
     mg_sandbox_event_cb on_event; /**< may be NULL */

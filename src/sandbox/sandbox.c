@@ -24,7 +24,7 @@
 #include "sandbox/sandbox.h"
 
 static const char *const isolation_names[] = {"full", "no-namespaces",
-                                              "no-landlock", "none"};
+                                              "no-landlock", "unmonitored"};
 
 const char *
 mg_sandbox_isolation_name(enum mg_sandbox_isolation i)
@@ -226,13 +226,13 @@ mg_sandbox_run(struct mg_sandbox *sb, const char *const *argv,
         return sb_error(sb, MG_E_INVALID,
                         "loopback networking needs network namespaces");
     /* The ladder, detected once: what can this kernel do? */
-    int notify = sb_seccomp_notify_available();
+    int notify = !o->disable_seccomp && sb_seccomp_notify_available();
     int abi = o->disable_landlock ? 0 : sb_landlock_abi();
     if (!notify && !o->allow_unsandboxed)
         return sb_error(sb, MG_E_SANDBOX,
-                        "this kernel has no seccomp user notification "
-                        "(Linux >= 5.6): nothing could be monitored or "
-                        "refused; refusing to run");
+                        "no seccomp user notification (Linux >= 5.6 "
+                        "needed, or disabled): nothing could be monitored "
+                        "or refused; refusing to run");
 
     struct sb_run run;
     memset(&run, 0, sizeof(run));

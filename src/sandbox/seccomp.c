@@ -83,6 +83,17 @@ install_newer_wall(void)
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }
 
+/* One condition, fully initialised (libseccomp's SCMP_A* macros leave
+   datum_b out for two-operand comparisons). */
+static int
+rule1(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned arg,
+      enum scmp_compare op, uint64_t a, uint64_t b)
+{
+    struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a,
+                             .datum_b = b};
+    return seccomp_rule_add_array(ctx, action, nr, 1, &c);
+}
+
 static int
 add_rules(scmp_filter_ctx ctx, const struct sb_sysinfo *si)
 {
@@ -94,31 +105,24 @@ add_rules(scmp_filter_ctx ctx, const struct sb_sysinfo *si)
                                       CLONE_NEWIPC,  CLONE_NEWUSER,
                                       CLONE_NEWPID,  CLONE_NEWNET,
                                       CLONE_NEWCGROUP};
-        rc = seccomp_rule_add(ctx, N, si->nr, 1,
-                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+        rc = rule1(ctx, N, si->nr, 0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
         for (size_t i = 0; rc == 0 && i < sizeof(ns) / sizeof(ns[0]); i++)
-            rc = seccomp_rule_add(ctx, N, si->nr, 1,
-                                  SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i]));
+            rc = rule1(ctx, N, si->nr, 0, SCMP_CMP_MASKED_EQ, ns[i], ns[i]);
         return rc;
     }
     case SB_SOCKET:
         /* 64-bit compare: a value with high bits set is notified too, and
            the supervisor then judges the int the kernel would use. */
-        return seccomp_rule_add(ctx, N, si->nr, 1,
-                                SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+        return rule1(ctx, N, si->nr, 0, SCMP_CMP_NE, AF_UNIX, 0);
     case SB_SENDTO:
-        return seccomp_rule_add(ctx, N, si->nr, 1, SCMP_A4(SCMP_CMP_NE, 0));
+        return rule1(ctx, N, si->nr, 4, SCMP_CMP_NE, 0, 0);
     case SB_OPEN:
         if (si->flags < 0) /* creat */
             return seccomp_rule_add(ctx, N, si->nr, 0);
         static const uint64_t wr[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC};
-        for (size_t i = 0; rc == 0 && i < sizeof(wr) / sizeof(wr[0]); i++) {
-            struct scmp_arg_cmp c = {.arg = (unsigned)si->flags,
-                                     .op = SCMP_CMP_MASKED_EQ,
-                                     .datum_a = wr[i],
-                                     .datum_b = wr[i]};
-            rc = seccomp_rule_add_array(ctx, N, si->nr, 1, &c);
-        }
+        for (size_t i = 0; rc == 0 && i < sizeof(wr) / sizeof(wr[0]); i++)
+            rc = rule1(ctx, N, si->nr, (unsigned)si->flags,
+                       SCMP_CMP_MASKED_EQ, wr[i], wr[i]);
         return rc;
     case SB_EXEC:
     case SB_FORK:
@@ -155,13 +159,11 @@ sb_seccomp_install(int *notify_fd)
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SYS_openat2, 0);
     if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                      TIOCSTI));
+        rc = rule1(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                   SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI);
     if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                      TIOCLINUX));
+        rc = rule1(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                   SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX);
     if (rc == 0)
         rc = seccomp_load(ctx);
     if (rc == 0) {

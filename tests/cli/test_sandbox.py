@@ -385,6 +385,12 @@ def test_exit_statuses(tmp_path):
     assert run("sandbox", "--", "/bin/false").returncode == 2
     p = run("sandbox", "--", "/nonexistent/cmd")
     assert p.returncode == 2
+    bad = tmp_path / "notelf"
+    bad.write_bytes(b"\x00\x01\x02\x03")
+    bad.chmod(0o755)
+    rc, recs, err, _ = sandbox(tmp_path, "--", str(bad))
+    assert rc == 2
+    assert "could not execute" in err and finish(recs)["exec_errno"] == 8
     assert run("sandbox", "--bogus").returncode == 2
     assert run("sandbox", "--mode", "audit", "--", "/bin/true").returncode \
         == 2

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -171,7 +172,7 @@ set_addr(struct sb_decoded *d, int fam, const char *text, int lo, int path)
     memset(&d->addr, 0, sizeof(d->addr));
     d->have_addr = 1;
     d->addr.family = fam;
-    strcpy(d->addr.text, text);
+    snprintf(d->addr.text, sizeof(d->addr.text), "%s", text);
     d->addr.loopback = lo;
     d->addr.unix_path = path;
 }
@@ -237,12 +238,12 @@ set_path(struct sb_decoded *d, const char *p, const char *p2)
 {
     memset(d, 0, sizeof(*d));
     d->have_path = d->have_rpath = 1;
-    strcpy(d->path, p);
-    strcpy(d->rpath, p);
+    snprintf(d->path, sizeof(d->path), "%s", p);
+    snprintf(d->rpath, sizeof(d->rpath), "%s", p);
     if (p2 != NULL) {
         d->have_path2 = d->have_rpath2 = 1;
-        strcpy(d->path2, p2);
-        strcpy(d->rpath2, p2);
+        snprintf(d->path2, sizeof(d->path2), "%s", p2);
+        snprintf(d->rpath2, sizeof(d->rpath2), "%s", p2);
     }
 }
 

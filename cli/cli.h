@@ -20,8 +20,12 @@ void json_str(FILE *f, const char *s);
 void json_str_or_null(FILE *f, const char *s);
 
 /* Read a whole file or stdin ("-") into memory, up to max bytes. */
-int read_all(const char *path, uint64_t max, unsigned char **buf,
-             size_t *len, char *err, size_t errlen);
+int read_all(const char *path,
+             uint64_t max,
+             unsigned char **buf,
+             size_t *len,
+             char *err,
+             size_t errlen);
 
 /* Severity by name: "unknown", "suspicious", "dangerous"; -1 if bad. */
 int parse_level(const char *s);

@@ -19,8 +19,14 @@ print_line(void *user, const struct mg_disasm_line *l)
                l->stream, l->error);
         return 0;
     }
-    printf("%8" PRIu64 ": %*s%-16s %s\n", l->offset, (int)(l->depth * 2), "",
-           l->opcode, l->arg);
+    char code[8];
+    if (l->code >= 0x20 && l->code < 0x7f)
+        snprintf(code, sizeof(code), "%c", l->code);
+    else
+        snprintf(code, sizeof(code), "\\x%02x", l->code);
+    printf("%8" PRIu64 ": %-4s %*s%s%*s%s\n", l->offset, code,
+           (int)(l->depth * 4), "", l->opcode,
+           l->arg[0] ? (int)(17 - strlen(l->opcode)) : 0, "", l->arg);
     if (strcmp(l->opcode, "STOP") == 0)
         printf("          --- end of stream %u ---\n", l->stream);
     return 0;

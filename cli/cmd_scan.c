@@ -48,7 +48,9 @@ set_limit_u64(const char *arg, void *dst)
 }
 
 static enum mg_status
-scan_one(struct mg_scanner *s, const char *path, const struct mg_options *opt,
+scan_one(struct mg_scanner *s,
+         const char *path,
+         const struct mg_options *opt,
          struct mg_report **out)
 {
     if (strcmp(path, "-") != 0)
@@ -133,8 +135,7 @@ cmd_scan(int argc, char **argv)
          "extend the allowlist from FILE (docs/policy.md)", &a.policy_file,
          NULL},
         {"allow", 0, OPT_MULTI, "MODULE.NAME",
-         "treat MODULE.NAME (or MODULE.*) as safe; repeatable", &a.allow,
-         NULL},
+         "treat MODULE.NAME (or MODULE.*) as safe; repeatable", &a.allow, NULL},
         {"jobs", 'j', OPT_U64, "N", "scan N files at a time (default: cores)",
          &a.jobs, NULL},
         {"verbose", 'v', OPT_FLAG, NULL,
@@ -145,8 +146,8 @@ cmd_scan(int argc, char **argv)
          &a.no_summary, NULL},
         {"max-opcodes", 0, OPT_CUSTOM, "N", "pickle opcodes per stream",
          &l->max_opcodes, set_limit_u64},
-        {"max-stack", 0, OPT_CUSTOM, "N", "pickle stack depth",
-         &l->max_stack, set_limit_u64},
+        {"max-stack", 0, OPT_CUSTOM, "N", "pickle stack depth", &l->max_stack,
+         set_limit_u64},
         {"max-memo", 0, OPT_CUSTOM, "N", "pickle memo entries", &l->max_memo,
          set_limit_u64},
         {"max-string", 0, OPT_CUSTOM, "BYTES",
@@ -166,8 +167,7 @@ cmd_scan(int argc, char **argv)
         {"max-members", 0, OPT_CUSTOM, "N", "members per archive",
          &l->max_members, set_limit_u64},
         {"max-member-bytes", 0, OPT_CUSTOM, "BYTES",
-         "decompressed bytes per member", &l->max_member_bytes,
-         set_limit_u64},
+         "decompressed bytes per member", &l->max_member_bytes, set_limit_u64},
         {"max-total-bytes", 0, OPT_CUSTOM, "BYTES",
          "decompressed bytes per file", &l->max_total_bytes, set_limit_u64},
         {"max-ratio", 0, OPT_CUSTOM, "N", "decompression ratio per member",
@@ -205,7 +205,7 @@ cmd_scan(int argc, char **argv)
     int fail_on = parse_level(a.fail_on);
     if (fmt == NULL || fail_on < 0 || a.jobs == 0 || a.jobs > 1024) {
         fprintf(stderr, "modelgate scan: bad %s\n",
-                fmt == NULL ? "--format (text, json)"
+                fmt == NULL   ? "--format (text, json)"
                 : fail_on < 0 ? "--fail-on (unknown, suspicious, dangerous)"
                               : "--jobs (1 to 1024)");
         rc = EXIT_ERROR;

@@ -18,12 +18,28 @@ static const struct command commands[] = {
 #undef CMD
 };
 
+/* Command names are C identifiers: '_' in the table is '-' when typed. */
+static int
+name_is(const char *typed, const char *name)
+{
+    for (; *typed && *name; typed++, name++)
+        if (*typed != (*name == '_' ? '-' : *name))
+            return 0;
+    return *typed == *name;
+}
+
 static void
 usage(FILE *f)
 {
     fprintf(f, "usage: modelgate COMMAND [OPTIONS] [ARGS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        char name[32];
+        size_t k = 0;
+        for (const char *c = commands[i].name; *c && k + 1 < sizeof(name); c++)
+            name[k++] = *c == '_' ? '-' : *c;
+        name[k] = '\0';
+        fprintf(f, "  %-13s %s\n", name, commands[i].summary);
+    }
     fprintf(f, "\n'modelgate COMMAND --help' shows a command's options; "
                "man modelgate has the details.\n");
 }
@@ -47,7 +63,7 @@ main(int argc, char **argv)
         return EXIT_CLEAN;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(cmd, commands[i].name) == 0)
+        if (name_is(cmd, commands[i].name))
             return commands[i].fn(argc - 2, argv + 2);
     fprintf(stderr, "modelgate: unknown command '%s'\n\n", cmd);
     usage(stderr);

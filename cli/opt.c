@@ -126,8 +126,12 @@ apply(const struct opt *o, const char *arg, const char *cmd)
 }
 
 int
-opt_parse(const struct opt *t, size_t n, int argc, char **argv,
-          struct opt_list *pos, const char *cmd)
+opt_parse(const struct opt *t,
+          size_t n,
+          int argc,
+          char **argv,
+          struct opt_list *pos,
+          const char *cmd)
 {
     int only_pos = 0;
     for (int i = 0; i < argc; i++) {
@@ -156,8 +160,8 @@ opt_parse(const struct opt *t, size_t n, int argc, char **argv,
             }
             if (eq != NULL) {
                 if (o->kind == OPT_FLAG) {
-                    fprintf(stderr, "modelgate %s: --%s takes no value\n",
-                            cmd, o->name);
+                    fprintf(stderr, "modelgate %s: --%s takes no value\n", cmd,
+                            o->name);
                     return 2;
                 }
                 val = eq + 1;
@@ -200,8 +204,7 @@ opt_help(FILE *f, const struct opt *t, size_t n)
                      t[i].argname ? t[i].argname : "");
         else
             snprintf(left, sizeof(left), "    --%s%s%s", t[i].name,
-                     t[i].argname ? " " : "",
-                     t[i].argname ? t[i].argname : "");
+                     t[i].argname ? " " : "", t[i].argname ? t[i].argname : "");
         fprintf(f, "  %-30s %s\n", left, t[i].help);
     }
 }

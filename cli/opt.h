@@ -38,8 +38,12 @@ struct opt {
  * Positional arguments are collected in pos (argv order); "--" ends
  * options. Returns 0, or 2 after printing a usage error to stderr.
  */
-int opt_parse(const struct opt *table, size_t n, int argc, char **argv,
-              struct opt_list *pos, const char *cmd);
+int opt_parse(const struct opt *table,
+              size_t n,
+              int argc,
+              char **argv,
+              struct opt_list *pos,
+              const char *cmd);
 void opt_help(FILE *f, const struct opt *table, size_t n);
 void opt_list_free(struct opt_list *l);
 int opt_list_add(struct opt_list *l, const char *s);

@@ -6,7 +6,11 @@
 #include "cli.h"
 
 void
-out_init(struct out *o, const char *format, FILE *f, int verbose, int color,
+out_init(struct out *o,
+         const char *format,
+         FILE *f,
+         int verbose,
+         int color,
          int summary)
 {
     memset(o, 0, sizeof(*o));
@@ -89,8 +93,9 @@ text_file(struct out *o, const struct mg_report *r)
         char sev[16];
         upper(sev, mg_severity_name(f->severity), sizeof(sev));
         fprintf(o->f, "%s%s%s: %s%s%s %s %s", path, f->layer ? "!" : "",
-                f->layer ? f->layer : "", o->color ? sev_color(f->severity) : "",
-                sev, o->color ? "\033[0m" : "", f->rule, f->message);
+                f->layer ? f->layer : "",
+                o->color ? sev_color(f->severity) : "", sev,
+                o->color ? "\033[0m" : "", f->rule, f->message);
         if (f->has_offset)
             fprintf(o->f, " [offset %" PRIu64 "]", f->offset);
         if (f->count > 1)
@@ -118,15 +123,15 @@ json_file(struct out *o, const struct mg_report *r)
             ",\"complete\":%s,\"max_severity\":\"%s\",\"size\":%" PRIu64
             ",\"bytes_read\":%" PRIu64 ",\"findings\":[",
             mg_report_complete(r) ? "true" : "false",
-            mg_severity_name(mg_report_max_severity(r)),
-            mg_report_file_size(r), mg_report_bytes_read(r));
+            mg_severity_name(mg_report_max_severity(r)), mg_report_file_size(r),
+            mg_report_bytes_read(r));
     size_t n = mg_report_count(r);
     for (size_t i = 0; i < n; i++) {
         const struct mg_finding *x = mg_report_get(r, i);
         if (i > 0)
             fputc(',', f);
-        fprintf(f, "{\"severity\":\"%s\",\"rule\":",
-                mg_severity_name(x->severity));
+        fprintf(
+            f, "{\"severity\":\"%s\",\"rule\":", mg_severity_name(x->severity));
         json_str(f, x->rule);
         fputs(",\"message\":", f);
         json_str(f, x->message);
@@ -179,14 +184,13 @@ out_end(struct out *o, const struct summary *s)
     }
     if (!o->summary)
         return;
-    fprintf(f,
-            "modelgate: %" PRIu64 " files: %" PRIu64 " dangerous, %" PRIu64
-            " suspicious, %" PRIu64 " unknown, %" PRIu64 " safe, %" PRIu64
-            " error",
-            s->files, s->by_verdict[MG_VERDICT_DANGEROUS],
-            s->by_verdict[MG_VERDICT_SUSPICIOUS],
-            s->by_verdict[MG_VERDICT_UNKNOWN], s->by_verdict[MG_VERDICT_SAFE],
-            s->by_verdict[MG_VERDICT_ERROR]);
+    fprintf(
+        f,
+        "modelgate: %" PRIu64 " files: %" PRIu64 " dangerous, %" PRIu64
+        " suspicious, %" PRIu64 " unknown, %" PRIu64 " safe, %" PRIu64 " error",
+        s->files, s->by_verdict[MG_VERDICT_DANGEROUS],
+        s->by_verdict[MG_VERDICT_SUSPICIOUS], s->by_verdict[MG_VERDICT_UNKNOWN],
+        s->by_verdict[MG_VERDICT_SAFE], s->by_verdict[MG_VERDICT_ERROR]);
     if (s->failed + s->errors_walk > 0)
         fprintf(f, ", %" PRIu64 " not scanned", s->failed + s->errors_walk);
     fprintf(f, "; %" PRIu64 " bytes read in %.2f s\n", s->bytes, s->seconds);

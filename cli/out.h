@@ -32,8 +32,12 @@ struct out {
     uint64_t nfiles;
 };
 
-void out_init(struct out *o, const char *format, FILE *f, int verbose,
-              int color, int summary);
+void out_init(struct out *o,
+              const char *format,
+              FILE *f,
+              int verbose,
+              int color,
+              int summary);
 void out_begin(struct out *o);
 void out_file(struct out *o, const struct mg_report *r);
 void out_end(struct out *o, const struct summary *s);

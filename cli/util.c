@@ -20,8 +20,12 @@ parse_level(const char *s)
 }
 
 int
-read_all(const char *path, uint64_t max, unsigned char **buf, size_t *len,
-         char *err, size_t errlen)
+read_all(const char *path,
+         uint64_t max,
+         unsigned char **buf,
+         size_t *len,
+         char *err,
+         size_t errlen)
 {
     int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -120,8 +120,7 @@ visit(struct walker *w, const char *path, int depth, int in_dir)
         char real[PATH_MAX];
         if (realpath(path, real) == NULL || stat(real, &st) != 0) {
             if (!in_dir) {
-                fprintf(stderr, "modelgate: %s: broken symbolic link\n",
-                        path);
+                fprintf(stderr, "modelgate: %s: broken symbolic link\n", path);
                 w->out->errors++;
             }
             return 0;

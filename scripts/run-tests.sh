@@ -36,7 +36,8 @@ run_ctest() { # NAME DIR
     out=$(cd "$dir" && ctest --output-on-failure -j "$JOBS" 2>&1)
     echo "$out" | grep -vE '^\s+(Start|[0-9]+/[0-9]+ Test)' | tail -40
     local p f
-    p=$(echo "$out" | sed -n 's/.* \([0-9]*\)% tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\3 \2/p')
+    # ctest prints "100% tests passed, ..." at the start of the line
+    p=$(echo "$out" | sed -n 's/^\(.*[^0-9]\)\{0,1\}[0-9]*% tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\3 \2/p')
     if [ -z "$p" ]; then
         record "ctest $name (did not run)" 1
         return

@@ -102,22 +102,22 @@ struct mg_finding {
  * worse was found) with a "limit" finding naming it.
  */
 struct mg_limits {
-    uint64_t max_opcodes;       /**< pickle opcodes per stream */
-    uint64_t max_stack;         /**< pickle stack depth (values + marks) */
-    uint64_t max_memo;          /**< pickle memo entries */
-    uint64_t max_string;        /**< bytes kept of one pickle string/bytes */
-    uint64_t max_values;        /**< symbolic values per stream */
-    uint64_t max_value_depth;   /**< nesting when rendering values */
-    uint64_t max_findings;      /**< findings per file */
-    uint64_t max_streams;       /**< pickle streams per layer */
-    uint64_t max_depth;         /**< container nesting depth */
-    uint64_t max_members;       /**< members per archive */
-    uint64_t max_member_bytes;  /**< decompressed bytes of one member */
-    uint64_t max_total_bytes;   /**< decompressed bytes of one input file */
-    uint64_t max_ratio;         /**< decompressed/compressed ratio */
-    uint64_t max_header_bytes;  /**< JSON/metadata headers */
-    uint64_t max_json_depth;    /**< JSON nesting */
-    uint64_t max_seconds;       /**< wall-clock budget per file (0: none) */
+    uint64_t max_opcodes;      /**< pickle opcodes per stream */
+    uint64_t max_stack;        /**< pickle stack depth (values + marks) */
+    uint64_t max_memo;         /**< pickle memo entries */
+    uint64_t max_string;       /**< bytes kept of one pickle string/bytes */
+    uint64_t max_values;       /**< symbolic values per stream */
+    uint64_t max_value_depth;  /**< nesting when rendering values */
+    uint64_t max_findings;     /**< findings per file */
+    uint64_t max_streams;      /**< pickle streams per layer */
+    uint64_t max_depth;        /**< container nesting depth */
+    uint64_t max_members;      /**< members per archive */
+    uint64_t max_member_bytes; /**< decompressed bytes of one member */
+    uint64_t max_total_bytes;  /**< decompressed bytes of one input file */
+    uint64_t max_ratio;        /**< decompressed/compressed ratio */
+    uint64_t max_header_bytes; /**< JSON/metadata headers */
+    uint64_t max_json_depth;   /**< JSON nesting */
+    uint64_t max_seconds;      /**< wall-clock budget per file (0: none) */
 };
 
 struct mg_policy;
@@ -148,14 +148,14 @@ MG_API void mg_policy_free(struct mg_policy *p);
  * its severity. Entries the built-in table calls dangerous cannot be made
  * safe by "module.*"; an exact "module.name" can.
  */
-MG_API enum mg_status mg_policy_set(struct mg_policy *p, const char *qualname,
-                                    enum mg_severity sev);
+MG_API enum mg_status
+mg_policy_set(struct mg_policy *p, const char *qualname, enum mg_severity sev);
 /**
  * Load a policy file (docs/policy.md). On failure *errline is set to the
  * 1-based line at fault (0 for I/O errors).
  */
-MG_API enum mg_status mg_policy_load(struct mg_policy *p, const char *path,
-                                     unsigned *errline);
+MG_API enum mg_status
+mg_policy_load(struct mg_policy *p, const char *path, unsigned *errline);
 /** Classify module.name as the scanner would (for tools and tests). */
 MG_API enum mg_severity mg_policy_classify(const struct mg_policy *p,
                                            const char *module,
@@ -184,14 +184,16 @@ MG_API const char *mg_scanner_errmsg(const struct mg_scanner *s);
  * that cannot be opened still yields a report with verdict error and an
  * "io" finding, and the status MG_E_IO.
  */
-MG_API enum mg_status mg_scan_file(struct mg_scanner *s, const char *path,
-                                   struct mg_report **out);
+MG_API enum mg_status
+mg_scan_file(struct mg_scanner *s, const char *path, struct mg_report **out);
 /**
  * Scan a buffer. @param name is used in messages (may be NULL). The buffer
  * is borrowed for the duration of the call.
  */
-MG_API enum mg_status mg_scan_buffer(struct mg_scanner *s, const void *buf,
-                                     size_t len, const char *name,
+MG_API enum mg_status mg_scan_buffer(struct mg_scanner *s,
+                                     const void *buf,
+                                     size_t len,
+                                     const char *name,
                                      struct mg_report **out);
 
 MG_API void mg_report_free(struct mg_report *r);
@@ -219,16 +221,19 @@ MG_API const struct mg_finding *mg_report_get(const struct mg_report *r,
 struct mg_disasm_line {
     uint64_t offset;    /**< offset of the opcode */
     const char *opcode; /**< pickletools name, e.g. "SHORT_BINUNICODE" */
+    unsigned char code; /**< the opcode byte */
     const char *arg;    /**< rendered argument, "" when none */
     unsigned stream;    /**< 0-based index of the pickle stream */
-    unsigned depth;     /**< number of open marks */
+    unsigned depth;     /**< open marks, as pickletools.dis indents */
     const char *error;  /**< non-NULL for a break: why it stopped */
 };
 typedef int (*mg_disasm_cb)(void *user, const struct mg_disasm_line *line);
 
 /** Disassemble every pickle stream of a buffer. */
-MG_API enum mg_status mg_disasm_buffer(struct mg_scanner *s, const void *buf,
-                                       size_t len, mg_disasm_cb cb,
+MG_API enum mg_status mg_disasm_buffer(struct mg_scanner *s,
+                                       const void *buf,
+                                       size_t len,
+                                       mg_disasm_cb cb,
                                        void *user);
 
 #ifdef __cplusplus

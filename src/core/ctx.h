@@ -47,16 +47,22 @@ enum mg_status mg_ctx_add(struct mg_ctx *ctx, const struct mg_finding_in *f);
 
 /* printf-style shorthand. */
 __attribute__((format(printf, 5, 6))) enum mg_status
-mg_ctx_findf(struct mg_ctx *ctx, enum mg_severity sev, const char *rule,
-             int64_t offset, const char *fmt, ...);
+mg_ctx_findf(struct mg_ctx *ctx,
+             enum mg_severity sev,
+             const char *rule,
+             int64_t offset,
+             const char *fmt,
+             ...);
 
 /*
  * The scan of this input could not finish: a limit (limit_name, e.g.
  * "max-opcodes") or an error. Adds the finding and marks the report
  * incomplete (verdict error unless something worse was found).
  */
-enum mg_status mg_ctx_incomplete(struct mg_ctx *ctx, const char *limit_name,
-                                 int64_t offset, const char *why);
+enum mg_status mg_ctx_incomplete(struct mg_ctx *ctx,
+                                 const char *limit_name,
+                                 int64_t offset,
+                                 const char *why);
 
 /* Record the format of the current layer (outermost only is kept). */
 void mg_ctx_set_format(struct mg_ctx *ctx, const char *format);
@@ -64,8 +70,8 @@ void mg_ctx_set_format(struct mg_ctx *ctx, const char *format);
 /* The one entry point for scanning an input at the current depth: pushes
    a layer (name), checks depth and budget, sniffs, dispatches, pops. For
    the file itself pass name NULL. */
-enum mg_status mg_scan_input(struct mg_ctx *ctx, struct mg_input *in,
-                             const char *name);
+enum mg_status
+mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name);
 
 /* Has the time budget run out? */
 int mg_ctx_expired(const struct mg_ctx *ctx);

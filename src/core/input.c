@@ -46,9 +46,8 @@ mg_input_read(struct mg_input *in, uint64_t off, void *buf, size_t n)
     size_t done = 0;
     while (done < n) {
         size_t got = 0;
-        enum mg_status st =
-            in->read_at(in->impl, off + done, (uint8_t *)buf + done,
-                        n - done, &got);
+        enum mg_status st = in->read_at(in->impl, off + done,
+                                        (uint8_t *)buf + done, n - done, &got);
         if (st != MG_OK)
             return st;
         if (got == 0)
@@ -65,15 +64,15 @@ mg_input_sniff(struct mg_input *in)
 {
     in->head_len = 0;
     if (in->mem != NULL) {
-        size_t k = in->size < MG_SNIFF_BYTES ? (size_t)in->size
-                                              : MG_SNIFF_BYTES;
+        size_t k =
+            in->size < MG_SNIFF_BYTES ? (size_t)in->size : MG_SNIFF_BYTES;
         memcpy(in->head, in->mem, k);
         in->head_len = k;
         return MG_OK;
     }
     if (in->read_at != NULL) {
-        size_t k = in->size < MG_SNIFF_BYTES ? (size_t)in->size
-                                              : MG_SNIFF_BYTES;
+        size_t k =
+            in->size < MG_SNIFF_BYTES ? (size_t)in->size : MG_SNIFF_BYTES;
         enum mg_status st = mg_input_read(in, 0, in->head, k);
         if (st == MG_OK)
             in->head_len = k;
@@ -124,8 +123,11 @@ cursor_pull(void *impl, void *buf, size_t n, size_t *got)
 }
 
 enum mg_status
-mg_input_stream(struct mg_input *in, uint64_t off, uint64_t len,
-                struct mg_input_cursor *cur, struct mg_stream *s)
+mg_input_stream(struct mg_input *in,
+                uint64_t off,
+                uint64_t len,
+                struct mg_input_cursor *cur,
+                struct mg_stream *s)
 {
     memset(cur, 0, sizeof(*cur));
     cur->in = in;
@@ -173,8 +175,11 @@ file_read_at(void *impl, uint64_t off, void *buf, size_t n, size_t *got)
 }
 
 enum mg_status
-mg_input_file(struct mg_input *in, struct mg_file_input *f, const char *path,
-              char *err, size_t errlen)
+mg_input_file(struct mg_input *in,
+              struct mg_file_input *f,
+              const char *path,
+              char *err,
+              size_t errlen)
 {
     memset(in, 0, sizeof(*in));
     memset(f, 0, sizeof(*f));

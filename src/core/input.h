@@ -18,11 +18,11 @@
 #define MG_SNIFF_BYTES 4096
 
 struct mg_input {
-    uint64_t size;       /* UINT64_MAX when unknown (sequential source) */
-    const uint8_t *mem;  /* the whole input in memory, or NULL */
+    uint64_t size;      /* UINT64_MAX when unknown (sequential source) */
+    const uint8_t *mem; /* the whole input in memory, or NULL */
     /* Random access; NULL for sequential sources. */
-    enum mg_status (*read_at)(void *impl, uint64_t off, void *buf, size_t n,
-                              size_t *got);
+    enum mg_status (*read_at)(
+        void *impl, uint64_t off, void *buf, size_t n, size_t *got);
     /* Sequential sources: pull from the start, once. */
     mg_pull_fn pull;
     void *impl;
@@ -37,8 +37,8 @@ enum mg_status mg_input_sniff(struct mg_input *in);
 
 /* Random-access read of exactly n bytes at off (MG_E_TRUNCATED if the
    input ends first). */
-enum mg_status mg_input_read(struct mg_input *in, uint64_t off, void *buf,
-                             size_t n);
+enum mg_status
+mg_input_read(struct mg_input *in, uint64_t off, void *buf, size_t n);
 
 /* State for streaming an input; lives as long as the stream. */
 struct mg_input_cursor {
@@ -50,8 +50,10 @@ struct mg_input_cursor {
 
 /* A stream over [off, off+len) of the input (len UINT64_MAX: to the end).
    Sequential inputs only support off == 0, once. */
-enum mg_status mg_input_stream(struct mg_input *in, uint64_t off,
-                               uint64_t len, struct mg_input_cursor *cur,
+enum mg_status mg_input_stream(struct mg_input *in,
+                               uint64_t off,
+                               uint64_t len,
+                               struct mg_input_cursor *cur,
                                struct mg_stream *s);
 
 /* Inputs over memory and files. */
@@ -65,8 +67,11 @@ struct mg_file_input {
 };
 /* Files up to MG_READ_WHOLE bytes are read into memory. */
 #define MG_READ_WHOLE (64u << 20)
-enum mg_status mg_input_file(struct mg_input *in, struct mg_file_input *f,
-                             const char *path, char *err, size_t errlen);
+enum mg_status mg_input_file(struct mg_input *in,
+                             struct mg_file_input *f,
+                             const char *path,
+                             char *err,
+                             size_t errlen);
 void mg_input_file_close(struct mg_file_input *f);
 
 #endif

@@ -13,57 +13,82 @@
 #define MG_MAX_ALLOCATION ((size_t)1 << 31)
 
 /* Pickle opcodes decoded per stream: 10^8 is ~100x a large checkpoint. */
-#define MG_DEFAULT_MAX_OPCODES       100000000ULL
+#define MG_DEFAULT_MAX_OPCODES 100000000ULL
 /* Pickle stack depth, values and marks together (CPython has no limit;
    real files stay below a few hundred). */
-#define MG_DEFAULT_MAX_STACK         1000000ULL
+#define MG_DEFAULT_MAX_STACK 1000000ULL
 /* Memo entries per stream. */
-#define MG_DEFAULT_MAX_MEMO          4000000ULL
+#define MG_DEFAULT_MAX_MEMO 4000000ULL
 /* Largest single string/bytes argument accepted (it is skipped, not held;
    only a prefix is kept in the symbolic value). */
-#define MG_DEFAULT_MAX_STRING        (4ULL << 30)
+#define MG_DEFAULT_MAX_STRING (4ULL << 30)
 /* Symbolic values created per stream (memory: ~48 bytes each + strings);
    also reported when the value arena (MG_ARENA_CAP) is full. */
-#define MG_DEFAULT_MAX_VALUES        4000000ULL
+#define MG_DEFAULT_MAX_VALUES 4000000ULL
 /* Nesting followed when resolving or rendering a symbolic value. */
-#define MG_DEFAULT_MAX_VALUE_DEPTH   64ULL
+#define MG_DEFAULT_MAX_VALUE_DEPTH 64ULL
 /* Findings kept per file (more are counted, not stored). */
-#define MG_DEFAULT_MAX_FINDINGS      1000ULL
+#define MG_DEFAULT_MAX_FINDINGS 1000ULL
 /* Pickle streams scanned per layer (legacy torch has 5; concatenations). */
-#define MG_DEFAULT_MAX_STREAMS       1000ULL
+#define MG_DEFAULT_MAX_STREAMS 1000ULL
 /* Container nesting depth (file itself is depth 0). */
-#define MG_DEFAULT_MAX_DEPTH         16ULL
+#define MG_DEFAULT_MAX_DEPTH 16ULL
 /* Members per archive. */
-#define MG_DEFAULT_MAX_MEMBERS       100000ULL
+#define MG_DEFAULT_MAX_MEMBERS 100000ULL
 /* Decompressed bytes of one member that are examined. */
-#define MG_DEFAULT_MAX_MEMBER_BYTES  (8ULL << 30)
+#define MG_DEFAULT_MAX_MEMBER_BYTES (8ULL << 30)
 /* Decompressed bytes per input file, all layers together. */
-#define MG_DEFAULT_MAX_TOTAL_BYTES   (64ULL << 30)
+#define MG_DEFAULT_MAX_TOTAL_BYTES (64ULL << 30)
 /* Decompressed/compressed ratio of one member before it is a bomb. */
-#define MG_DEFAULT_MAX_RATIO         1000ULL
+#define MG_DEFAULT_MAX_RATIO 1000ULL
 /* JSON and metadata headers (safetensors, GGUF, Keras config). */
-#define MG_DEFAULT_MAX_HEADER_BYTES  (100ULL << 20)
+#define MG_DEFAULT_MAX_HEADER_BYTES (100ULL << 20)
 /* JSON nesting depth. */
-#define MG_DEFAULT_MAX_JSON_DEPTH    64ULL
+#define MG_DEFAULT_MAX_JSON_DEPTH 64ULL
 /* Wall-clock seconds per input file; 0 is no limit. */
-#define MG_DEFAULT_MAX_SECONDS       0ULL
+#define MG_DEFAULT_MAX_SECONDS 0ULL
 
 /* Internal caps that are not user settings. */
 /* Bytes of a string kept in a symbolic value (longer ones are truncated
    and marked so; truncated strings never resolve a global). */
-#define MG_KEEP_STRING               4096u
+#define MG_KEEP_STRING 4096u
 /* Elements kept per symbolic container (the rest are counted). */
-#define MG_KEEP_ITEMS                256u
+#define MG_KEEP_ITEMS 256u
 /* Bytes of one string searched for indicators. */
-#define MG_INDICATOR_SCAN_BYTES      (1u << 20)
+#define MG_INDICATOR_SCAN_BYTES (1u << 20)
 /* Window of the sequential stream reader. */
-#define MG_STREAM_WINDOW             (1u << 20)
-/* Bytes of symbolic values per stream. */
-#define MG_ARENA_CAP                 (384ULL << 20)
+#define MG_STREAM_WINDOW (1u << 20)
+/* Bytes of symbolic values per stream; past half of it containers stop
+   keeping items. */
+#define MG_ARENA_CAP (384ULL << 20)
 /* String bytes kept per stream; later strings are "forgotten" (only their
    length is kept, and they can never resolve a name). */
-#define MG_STRING_BUDGET             (64ULL << 20)
+#define MG_STRING_BUDGET (64ULL << 20)
 /* Bytes searched for a resumable pickle after a break. */
-#define MG_RESYNC_WINDOW             (64u << 20)
+#define MG_RESYNC_WINDOW (64u << 20)
+
+/* Signing and verification (src/sign). Not user settings: each bounds
+   hostile input (a bundle, a key file, a model folder) or our memory. */
+/* Bytes of a signature bundle read (1M files take ~250 MB). */
+#define MG_SIG_MAX_BUNDLE_BYTES (256u << 20)
+/* Files in one model (signed resources, or files met on disk). */
+#define MG_SIG_MAX_FILES 1000000u
+/* Bytes of one model-relative file name. */
+#define MG_SIG_MAX_NAME 4096u
+/* Folder nesting walked below the model root (bounds open fds). */
+#define MG_SIG_MAX_DEPTH 128u
+/* Ignore paths (given plus recorded in a bundle). */
+#define MG_SIG_MAX_IGNORES 10000u
+/* Bytes of a PEM key file. */
+#define MG_SIG_MAX_KEY_BYTES (1u << 20)
+/* Keys in a keyring folder. */
+#define MG_SIG_MAX_KEYRING_KEYS 1024u
+/* Reasons kept in a result (more are counted). */
+#define MG_SIG_MAX_REASONS 1000u
+/* DSSE signatures looked at in an envelope (only the first is used, as
+   model_signing does; more are refused as malformed). */
+#define MG_SIG_MAX_SIGNATURES 16u
+/* Read buffer of one hashing thread. */
+#define MG_SIG_HASH_BUFFER (4u << 20)
 
 #endif

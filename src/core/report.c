@@ -94,7 +94,8 @@ same(const char *a, const char *b)
 }
 
 static int
-equal(const struct mg_finding *x, const char *layer,
+equal(const struct mg_finding *x,
+      const char *layer,
       const struct mg_finding_in *f)
 {
     return x->severity == f->sev && same(x->rule, f->rule) &&
@@ -126,9 +127,12 @@ grow_slots(struct mg_report *r)
 static enum mg_status
 store(struct mg_finding *d, const char *layer, const struct mg_finding_in *f)
 {
-    const char *src[6] = {f->rule ? f->rule : "", f->message ? f->message : "",
-                          layer,     f->module,
-                          f->name,   f->indicator};
+    const char *src[6] = {f->rule ? f->rule : "",
+                          f->message ? f->message : "",
+                          layer,
+                          f->module,
+                          f->name,
+                          f->indicator};
     size_t len[6], total = 0;
     for (int i = 0; i < 6; i++) {
         len[i] = src[i] ? strlen(src[i]) + 1 : 0;
@@ -163,7 +167,8 @@ store(struct mg_finding *d, const char *layer, const struct mg_finding_in *f)
 }
 
 enum mg_status
-mg_report_add(struct mg_report *r, const char *layer,
+mg_report_add(struct mg_report *r,
+              const char *layer,
               const struct mg_finding_in *f)
 {
     if (f->sev > r->maxsev)
@@ -228,9 +233,8 @@ mg_report_finish(struct mg_report *r)
     snprintf(msg, sizeof(msg),
              "%llu further distinct findings were not stored (max-findings)",
              (unsigned long long)r->dropped);
-    struct mg_finding_in f = {.sev = MG_SEV_INFO,
-                              .rule = "findings-truncated",
-                              .message = msg};
+    struct mg_finding_in f = {
+        .sev = MG_SEV_INFO, .rule = "findings-truncated", .message = msg};
     r->max_findings = r->n + 1;
     return mg_report_add(r, NULL, &f);
 }
@@ -250,7 +254,8 @@ mg_report_set_format(struct mg_report *r, const char *format)
 }
 
 void
-mg_report_set_sizes(struct mg_report *r, uint64_t file_size,
+mg_report_set_sizes(struct mg_report *r,
+                    uint64_t file_size,
                     uint64_t bytes_read)
 {
     r->file_size = file_size;

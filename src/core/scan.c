@@ -44,8 +44,12 @@ mg_ctx_add(struct mg_ctx *ctx, const struct mg_finding_in *f)
 }
 
 enum mg_status
-mg_ctx_findf(struct mg_ctx *ctx, enum mg_severity sev, const char *rule,
-             int64_t offset, const char *fmt, ...)
+mg_ctx_findf(struct mg_ctx *ctx,
+             enum mg_severity sev,
+             const char *rule,
+             int64_t offset,
+             const char *fmt,
+             ...)
 {
     char msg[1024];
     va_list ap;
@@ -61,7 +65,9 @@ mg_ctx_findf(struct mg_ctx *ctx, enum mg_severity sev, const char *rule,
 }
 
 enum mg_status
-mg_ctx_incomplete(struct mg_ctx *ctx, const char *limit_name, int64_t offset,
+mg_ctx_incomplete(struct mg_ctx *ctx,
+                  const char *limit_name,
+                  int64_t offset,
                   const char *why)
 {
     mg_report_set_incomplete(ctx->rep);

@@ -141,7 +141,9 @@ mg_ctx_expired(const struct mg_ctx *ctx)
 }
 
 static enum mg_status
-scan_common(struct mg_scanner *s, struct mg_input *in, const char *path,
+scan_common(struct mg_scanner *s,
+            struct mg_input *in,
+            const char *path,
             struct mg_report *r)
 {
     struct mg_ctx ctx;
@@ -191,8 +193,11 @@ mg_scan_file(struct mg_scanner *s, const char *path, struct mg_report **out)
 }
 
 enum mg_status
-mg_scan_buffer(struct mg_scanner *s, const void *buf, size_t len,
-               const char *name, struct mg_report **out)
+mg_scan_buffer(struct mg_scanner *s,
+               const void *buf,
+               size_t len,
+               const char *name,
+               struct mg_report **out)
 {
     if (s == NULL || (buf == NULL && len > 0) || out == NULL)
         return MG_E_INVALID;

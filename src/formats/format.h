@@ -32,7 +32,7 @@ extern const struct mg_format *const mg_formats[];
 extern const size_t mg_nformats;
 
 /* Best format for an input, NULL when none claims it. */
-const struct mg_format *mg_format_detect(const uint8_t *head, size_t len,
-                                         uint64_t size);
+const struct mg_format *
+mg_format_detect(const uint8_t *head, size_t len, uint64_t size);
 
 #endif

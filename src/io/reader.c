@@ -76,14 +76,14 @@ rd_u8(struct mg_reader *r, uint8_t *out)
     return st;
 }
 
-#define RD_INT(fn, type, n, dec)                                               \
-    enum mg_status fn(struct mg_reader *r, type *out)                          \
-    {                                                                          \
-        const uint8_t *p;                                                      \
-        enum mg_status st = rd_bytes(r, n, &p);                                \
-        if (st == MG_OK)                                                       \
-            *out = dec(p);                                                     \
-        return st;                                                             \
+#define RD_INT(fn, type, n, dec)                      \
+    enum mg_status fn(struct mg_reader *r, type *out) \
+    {                                                 \
+        const uint8_t *p;                             \
+        enum mg_status st = rd_bytes(r, n, &p);       \
+        if (st == MG_OK)                              \
+            *out = dec(p);                            \
+        return st;                                    \
     }
 
 RD_INT(rd_u16le, uint16_t, 2, mg_le16)

@@ -44,8 +44,8 @@ enum mg_status rd_u64be(struct mg_reader *r, uint64_t *out);
 /** Point *out at the next n bytes and advance. */
 enum mg_status rd_bytes(struct mg_reader *r, size_t n, const uint8_t **out);
 /** Point *out at the next n bytes without advancing. */
-enum mg_status rd_peek(const struct mg_reader *r, size_t n,
-                       const uint8_t **out);
+enum mg_status
+rd_peek(const struct mg_reader *r, size_t n, const uint8_t **out);
 enum mg_status rd_skip(struct mg_reader *r, size_t n);
 /** Move to absolute position pos (<= len). */
 enum mg_status rd_seek(struct mg_reader *r, size_t pos);
@@ -55,8 +55,8 @@ enum mg_status rd_sub(struct mg_reader *r, size_t n, struct mg_reader *child);
  * Find the next byte equal to c at or after pos; *out receives the length
  * up to it (excluding c). Does not advance.
  */
-enum mg_status rd_find(const struct mg_reader *r, uint8_t c, size_t max,
-                       size_t *out);
+enum mg_status
+rd_find(const struct mg_reader *r, uint8_t c, size_t max, size_t *out);
 
 /* Decoding helpers for bytes already bounds-checked. */
 static inline uint16_t

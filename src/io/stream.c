@@ -5,7 +5,9 @@
 #include "core/alloc.h"
 
 void
-mg_stream_init_mem(struct mg_stream *s, const void *buf, size_t len,
+mg_stream_init_mem(struct mg_stream *s,
+                   const void *buf,
+                   size_t len,
                    uint64_t base)
 {
     memset(s, 0, sizeof(*s));
@@ -16,8 +18,11 @@ mg_stream_init_mem(struct mg_stream *s, const void *buf, size_t len,
 }
 
 void
-mg_stream_init_pull(struct mg_stream *s, mg_pull_fn pull, void *impl,
-                    uint64_t base, size_t max_cap)
+mg_stream_init_pull(struct mg_stream *s,
+                    mg_pull_fn pull,
+                    void *impl,
+                    uint64_t base,
+                    size_t max_cap)
 {
     memset(s, 0, sizeof(*s));
     s->pull = pull;
@@ -79,8 +84,7 @@ stream_fill(struct mg_stream *s, size_t want)
 }
 
 enum mg_status
-mg_stream_need(struct mg_stream *s, size_t n, const uint8_t **p,
-               size_t *avail)
+mg_stream_need(struct mg_stream *s, size_t n, const uint8_t **p, size_t *avail)
 {
     if (n > s->len - s->pos) {
         enum mg_status st = stream_fill(s, n);

@@ -18,7 +18,9 @@
 #include "modelgate/modelgate.h"
 
 /* Pull up to n bytes into buf; *got = 0 means end of stream. */
-typedef enum mg_status (*mg_pull_fn)(void *impl, void *buf, size_t n,
+typedef enum mg_status (*mg_pull_fn)(void *impl,
+                                     void *buf,
+                                     size_t n,
                                      size_t *got);
 
 struct mg_stream {
@@ -35,11 +37,16 @@ struct mg_stream {
     enum mg_status err; /* sticky source error */
 };
 
-void mg_stream_init_mem(struct mg_stream *s, const void *buf, size_t len,
+void mg_stream_init_mem(struct mg_stream *s,
+                        const void *buf,
+                        size_t len,
                         uint64_t base);
 /* max_cap bounds the contiguous bytes one mg_stream_need may ask for. */
-void mg_stream_init_pull(struct mg_stream *s, mg_pull_fn pull, void *impl,
-                         uint64_t base, size_t max_cap);
+void mg_stream_init_pull(struct mg_stream *s,
+                         mg_pull_fn pull,
+                         void *impl,
+                         uint64_t base,
+                         size_t max_cap);
 void mg_stream_fini(struct mg_stream *s);
 
 static inline uint64_t
@@ -54,8 +61,8 @@ mg_stream_tell(const struct mg_stream *s)
  * holds how many there are, if avail is not NULL), MG_E_LIMIT when n is
  * beyond the window cap, MG_E_NOMEM / MG_E_IO from the source.
  */
-enum mg_status mg_stream_need(struct mg_stream *s, size_t n,
-                              const uint8_t **p, size_t *avail);
+enum mg_status
+mg_stream_need(struct mg_stream *s, size_t n, const uint8_t **p, size_t *avail);
 
 /* Fast path of mg_stream_need for what is already buffered. */
 static inline int
@@ -78,19 +85,19 @@ mg_stream_advance(struct mg_stream *s, size_t n)
 }
 
 /* Skip n bytes (any size); MG_E_TRUNCATED if the stream ends first, with
-   *skipped (if not NULL) telling how far it got. */
-enum mg_status mg_stream_skip(struct mg_stream *s, uint64_t n,
-                              uint64_t *skipped);
+ *skipped (if not NULL) telling how far it got. */
+enum mg_status
+mg_stream_skip(struct mg_stream *s, uint64_t n, uint64_t *skipped);
 
 /* Buffered bytes at the read position, refilling when none; *n = 0 at end
    of stream. Does not advance. */
-enum mg_status mg_stream_avail(struct mg_stream *s, const uint8_t **p,
-                               size_t *n);
+enum mg_status
+mg_stream_avail(struct mg_stream *s, const uint8_t **p, size_t *n);
 
 /* Locate byte c within the next max bytes; *len = bytes before it.
    MG_E_LIMIT when not within max, MG_E_TRUNCATED when the stream ends. */
-enum mg_status mg_stream_find(struct mg_stream *s, uint8_t c, size_t max,
-                              size_t *len);
+enum mg_status
+mg_stream_find(struct mg_stream *s, uint8_t c, size_t max, size_t *len);
 
 /* 1 when no byte is left. */
 int mg_stream_at_end(struct mg_stream *s);

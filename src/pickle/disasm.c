@@ -22,14 +22,16 @@ struct dis {
 static enum mg_status
 dis_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 {
+    (void)vm;
     struct dis *d = user;
     if (ev->kind != PEV_OPCODE || d->stop)
         return MG_OK;
     struct mg_disasm_line line = {.offset = ev->offset,
                                   .opcode = mg_opcodes[ev->opcode].name,
+                                  .code = ev->opcode,
                                   .arg = ev->arg ? ev->arg : "",
                                   .stream = d->stream,
-                                  .depth = (unsigned)vm->nmarks,
+                                  .depth = ev->depth,
                                   .error = NULL};
     if (d->cb(d->user, &line) != 0)
         d->stop = 1;
@@ -37,8 +39,11 @@ dis_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 }
 
 enum mg_status
-mg_disasm_buffer(struct mg_scanner *s, const void *buf, size_t len,
-                 mg_disasm_cb cb, void *user)
+mg_disasm_buffer(struct mg_scanner *s,
+                 const void *buf,
+                 size_t len,
+                 mg_disasm_cb cb,
+                 void *user)
 {
     if (s == NULL || cb == NULL || (buf == NULL && len > 0))
         return MG_E_INVALID;

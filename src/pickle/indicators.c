@@ -11,7 +11,7 @@
 
 /* Character classes for the first pass. */
 enum {
-    C_B64 = 1,   /* A-Z a-z 0-9 + / */
+    C_B64 = 1, /* A-Z a-z 0-9 + / */
     C_UPPER = 2,
     C_LOWER = 4,
     C_DIGIT = 8,
@@ -33,8 +33,8 @@ cls(unsigned char c)
         k |= C_HEX;
     if (c == '+' || c == '/')
         k |= C_B64;
-    if (c == ':' || c == '/' || c == '|' || c == '(' || c == ' ' ||
-        c == '.' || c == '&' || c == ';' || c == '>')
+    if (c == ':' || c == '/' || c == '|' || c == '(' || c == ' ' || c == '.' ||
+        c == '&' || c == ';' || c == '>')
         k |= C_TRIG;
     return k;
 }
@@ -61,25 +61,59 @@ find_ci(const char *p, size_t n, const char *pat)
     return NULL;
 }
 
-static const char *const url_schemes[] = {"http://", "https://", "ftp://",
-                                          "ftps://", "ws://", "wss://",
-                                          "tcp://", "udp://", "sftp://",
-                                          "smb://", "ldap://", "gopher://"};
+static const char *const url_schemes[] = {
+    "http://", "https://", "ftp://",  "ftps://", "ws://",   "wss://",
+    "tcp://",  "udp://",   "sftp://", "smb://",  "ldap://", "gopher://"};
 
 /* Lowercase patterns of shell command lines and payload code. */
-static const char *const shell_pats[] = {
-    "/dev/tcp/",   "/dev/udp/",     "sh -i",        "bash -i",
-    "nc -e",       "ncat -e",       "nc -c",        "netcat -e",
-    "| sh",        "|sh",           "| bash",       "|bash",
-    "mkfifo",      "/bin/sh",       "/bin/bash",    "powershell",
-    "cmd.exe",     "python -c",     "python3 -c",   "perl -e",
-    "ruby -e",     "socat ",        "chmod +x",     "base64 -d",
-    "base64 --decode", "rm -rf",    "os.system(",   "subprocess.",
-    "__import__(", "exec(",         "eval(",        "nohup ",
-    "crontab",     "2>&1",          "; sh",         "&& sh",
-    "/etc/passwd", "/etc/shadow",   "authorized_keys", ".bashrc",
-    "curl -",      "wget -",        "| python",     "|python",
-    "pty.spawn",   "socket.socket", "reverse shell", "bin/nc "};
+static const char *const shell_pats[] = {"/dev/tcp/",
+                                         "/dev/udp/",
+                                         "sh -i",
+                                         "bash -i",
+                                         "nc -e",
+                                         "ncat -e",
+                                         "nc -c",
+                                         "netcat -e",
+                                         "| sh",
+                                         "|sh",
+                                         "| bash",
+                                         "|bash",
+                                         "mkfifo",
+                                         "/bin/sh",
+                                         "/bin/bash",
+                                         "powershell",
+                                         "cmd.exe",
+                                         "python -c",
+                                         "python3 -c",
+                                         "perl -e",
+                                         "ruby -e",
+                                         "socat ",
+                                         "chmod +x",
+                                         "base64 -d",
+                                         "base64 --decode",
+                                         "rm -rf",
+                                         "os.system(",
+                                         "subprocess.",
+                                         "__import__(",
+                                         "exec(",
+                                         "eval(",
+                                         "nohup ",
+                                         "crontab",
+                                         "2>&1",
+                                         "; sh",
+                                         "&& sh",
+                                         "/etc/passwd",
+                                         "/etc/shadow",
+                                         "authorized_keys",
+                                         ".bashrc",
+                                         "curl -",
+                                         "wget -",
+                                         "| python",
+                                         "|python",
+                                         "pty.spawn",
+                                         "socket.socket",
+                                         "reverse shell",
+                                         "bin/nc "};
 
 static int
 is_url_char(unsigned char c)
@@ -92,8 +126,7 @@ static size_t
 find_url(const char *p, size_t n, size_t *len)
 {
     size_t best = (size_t)-1;
-    for (size_t i = 0; i < sizeof(url_schemes) / sizeof(url_schemes[0]);
-         i++) {
+    for (size_t i = 0; i < sizeof(url_schemes) / sizeof(url_schemes[0]); i++) {
         const char *h = find_ci(p, n, url_schemes[i]);
         if (h != NULL) {
             size_t at = (size_t)(h - p);
@@ -197,8 +230,8 @@ ipv6_at(const char *p, size_t n, size_t i)
         }
         break;
     }
-    if (k < n && (is_hex(p[k]) || p[k] == ':' ||
-                  (p[k] >= 'g' && p[k] <= 'z') || p[k] == '_'))
+    if (k < n && (is_hex(p[k]) || p[k] == ':' || (p[k] >= 'g' && p[k] <= 'z') ||
+                  p[k] == '_'))
         return 0;
     if (hexgroups < 2 && !(dbl && hexgroups >= 1))
         return 0;
@@ -261,9 +294,8 @@ find_b64(const char *p, size_t n, size_t *len)
             seen |= k;
             continue;
         }
-        if (run >= B64_MIN_RUN &&
-            (seen & (C_UPPER | C_LOWER | C_DIGIT)) ==
-                (C_UPPER | C_LOWER | C_DIGIT)) {
+        if (run >= B64_MIN_RUN && (seen & (C_UPPER | C_LOWER | C_DIGIT)) ==
+                                      (C_UPPER | C_LOWER | C_DIGIT)) {
             *len = run;
             return i - run;
         }
@@ -288,8 +320,7 @@ looks_like_pickle(const char *p, size_t n)
             while (i < n && u[i] != '\n' &&
                    ((u[i] >= 'a' && u[i] <= 'z') ||
                     (u[i] >= 'A' && u[i] <= 'Z') ||
-                    (u[i] >= '0' && u[i] <= '9') || u[i] == '_' ||
-                    u[i] == '.'))
+                    (u[i] >= '0' && u[i] <= '9') || u[i] == '_' || u[i] == '.'))
                 i++;
             if (i >= n || u[i] != '\n' || i == s)
                 return 0;
@@ -306,15 +337,17 @@ mg_ind_classify(const char *p, size_t n)
 {
     uint16_t out = 0;
     size_t l;
-    if (n < 6)
-        return 0;
     if (looks_like_pickle(p, n))
         out |= IND_PICKLE;
-    /* One pass: which searches are worth it. */
+    if (n < 6)
+        return out;
+    /* One pass: which searches are worth it. Binary data (tensor bytes)
+       is not text: only the embedded-pickle check applies to it. */
     unsigned any = 0;
-    size_t run = 0, maxrun = 0;
+    size_t run = 0, maxrun = 0, binary = 0, shellish = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char k = cls((unsigned char)p[i]);
+        unsigned char c = (unsigned char)p[i];
+        unsigned char k = cls(c);
         any |= k;
         if (k & C_B64) {
             if (++run > maxrun)
@@ -322,7 +355,14 @@ mg_ind_classify(const char *p, size_t n)
         } else {
             run = 0;
         }
+        if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+            binary++;
+        if (c == ' ' || c == '/' || c == '|' || c == '(' || c == '&' ||
+            c == ';')
+            shellish = 1;
     }
+    if (binary * 10 > n)
+        return out;
     if (maxrun >= B64_MIN_RUN && find_b64(p, n, &l) != (size_t)-1)
         out |= IND_BASE64;
     if (!(any & C_TRIG))
@@ -336,7 +376,7 @@ mg_ind_classify(const char *p, size_t n)
     if (memchr(p, '.', n) != NULL && (any & C_DIGIT) &&
         find_ipv4(p, n, &l) != (size_t)-1)
         out |= IND_IPV4;
-    if (find_shell(p, n, &l) != (size_t)-1)
+    if (shellish && find_shell(p, n, &l) != (size_t)-1)
         out |= IND_SHELL;
     return out;
 }

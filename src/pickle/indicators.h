@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IND_URL 0x01
-#define IND_IPV4 0x02
-#define IND_IPV6 0x04
-#define IND_SHELL 0x08
+#define IND_URL    0x01
+#define IND_IPV4   0x02
+#define IND_IPV6   0x04
+#define IND_SHELL  0x08
 #define IND_BASE64 0x10
 #define IND_PICKLE 0x20
 
@@ -25,8 +25,8 @@ uint16_t mg_ind_classify(const char *p, size_t n);
  * Extract the first indicator of class `cls` from p[0..n) into out
  * (NUL-terminated, at most size-1 bytes); returns its length, 0 if none.
  */
-size_t mg_ind_extract(const char *p, size_t n, uint16_t cls, char *out,
-                      size_t size);
+size_t
+mg_ind_extract(const char *p, size_t n, uint16_t cls, char *out, size_t size);
 
 /* Stable rule-id suffix and label for one class bit. */
 const char *mg_ind_rule(uint16_t cls);

@@ -12,7 +12,11 @@
  * the module maps (*omod set, *oname NULL), 2 when the pair maps (both
  * set). Outputs are static strings.
  */
-int mg_compat_map(const char *mod, size_t modlen, const char *name,
-                  size_t namelen, const char **omod, const char **oname);
+int mg_compat_map(const char *mod,
+                  size_t modlen,
+                  const char *name,
+                  size_t namelen,
+                  const char **omod,
+                  const char **oname);
 
 #endif

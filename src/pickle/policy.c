@@ -176,8 +176,11 @@ user_matches_module(const struct mg_user_entry *e, const char *m, size_t ml)
 }
 
 struct mg_class
-mg_policy_class(const struct mg_policy *p, const char *m, size_t ml,
-                const char *q, size_t ql)
+mg_policy_class(const struct mg_policy *p,
+                const char *m,
+                size_t ml,
+                const char *q,
+                size_t ql)
 {
     struct mg_class cl = {MG_SEV_UNKNOWN, CAT_UNKNOWN, 0};
     if (p == NULL)
@@ -250,7 +253,8 @@ mg_policy_class(const struct mg_policy *p, const char *m, size_t ml,
 }
 
 enum mg_severity
-mg_policy_classify(const struct mg_policy *p, const char *module,
+mg_policy_classify(const struct mg_policy *p,
+                   const char *module,
                    const char *name)
 {
     if (module == NULL || name == NULL)
@@ -311,8 +315,7 @@ mg_policy_set(struct mg_policy *p, const char *qualname, enum mg_severity sev)
             return MG_E_INVALID;
     if (p->nuser == p->cap) {
         size_t ncap = p->cap ? p->cap * 2 : 16;
-        struct mg_user_entry *n =
-            mg_reallocarray(p->user, ncap, sizeof(*n));
+        struct mg_user_entry *n = mg_reallocarray(p->user, ncap, sizeof(*n));
         if (n == NULL)
             return MG_E_NOMEM;
         p->user = n;

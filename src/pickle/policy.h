@@ -17,19 +17,19 @@
 
 /* Why something has its severity. */
 enum mg_cat {
-    CAT_SAFE = 0,   /* in the allowlist */
-    CAT_UNKNOWN,    /* not in any table */
-    CAT_EXEC,       /* runs code */
-    CAT_PROCESS,    /* starts processes, signals */
-    CAT_FILE,       /* reads or writes files */
-    CAT_NETWORK,    /* opens connections */
-    CAT_DESER,      /* nested deserialisation */
-    CAT_IMPORT,     /* import machinery: imports modules by name */
-    CAT_PRIMITIVE,  /* attack primitive: attribute access, wrappers */
-    CAT_INTERNALS,  /* reaches interpreter internals */
+    CAT_SAFE = 0,    /* in the allowlist */
+    CAT_UNKNOWN,     /* not in any table */
+    CAT_EXEC,        /* runs code */
+    CAT_PROCESS,     /* starts processes, signals */
+    CAT_FILE,        /* reads or writes files */
+    CAT_NETWORK,     /* opens connections */
+    CAT_DESER,       /* nested deserialisation */
+    CAT_IMPORT,      /* import machinery: imports modules by name */
+    CAT_PRIMITIVE,   /* attack primitive: attribute access, wrappers */
+    CAT_INTERNALS,   /* reaches interpreter internals */
     CAT_OBFUSCATION, /* decodes or decompresses hidden data */
-    CAT_DYNAMIC,    /* cannot be resolved statically */
-    CAT_USER        /* set by the user's policy */
+    CAT_DYNAMIC,     /* cannot be resolved statically */
+    CAT_USER         /* set by the user's policy */
 };
 
 struct mg_class {
@@ -43,8 +43,10 @@ const struct mg_policy *mg_policy_builtin(void);
 
 /* Classify a global; module and name are length-delimited (they may hold
    any bytes). */
-struct mg_class mg_policy_class(const struct mg_policy *p, const char *mod,
-                                size_t modlen, const char *name,
+struct mg_class mg_policy_class(const struct mg_policy *p,
+                                const char *mod,
+                                size_t modlen,
+                                const char *name,
                                 size_t namelen);
 
 const char *mg_cat_text(enum mg_cat c);

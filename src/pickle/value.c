@@ -72,8 +72,12 @@ mg_arena_alloc(struct mg_arena *a, size_t n)
 }
 
 struct mg_str *
-mg_str_new(struct mg_arena *a, const void *p, size_t len, uint64_t full_len,
-           uint64_t src_off, size_t keep)
+mg_str_new(struct mg_arena *a,
+           const void *p,
+           size_t len,
+           uint64_t full_len,
+           uint64_t src_off,
+           size_t keep)
 {
     uint16_t flags = 0;
     if (len > keep) {
@@ -168,8 +172,12 @@ rb_repr(struct rbuf *b, const struct mg_str *s, int is_bytes)
 static void render(struct rbuf *b, const struct mg_val *v, unsigned depth);
 
 static void
-render_items(struct rbuf *b, const struct mg_obj *o, const char *open,
-             const char *close, int pairs, unsigned depth)
+render_items(struct rbuf *b,
+             const struct mg_obj *o,
+             const char *open,
+             const char *close,
+             int pairs,
+             unsigned depth)
 {
     rb_str(b, open);
     for (uint32_t i = 0; i < o->nkept && b->len < b->size; i++) {
@@ -232,6 +240,7 @@ render(struct rbuf *b, const struct mg_val *v, unsigned depth)
         return;
     case VK_OBJ:
         break;
+    case VK_EMPTY:
     default:
         rb_str(b, "?");
         return;

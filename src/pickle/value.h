@@ -23,13 +23,14 @@ enum mg_vk {
     VK_INT,    /* fits in int64 */
     VK_BIGINT, /* does not; u.i holds the sign (-1/1) */
     VK_FLOAT,
-    VK_STR,   /* u.s; str */
-    VK_BYTES, /* u.s; bytes or bytearray (STR_BYTEARRAY) */
-    VK_OBJ    /* u.o */
+    VK_STR,         /* u.s; str */
+    VK_BYTES,       /* u.s; bytes or bytearray (STR_BYTEARRAY) */
+    VK_OBJ,         /* u.o */
+    VK_EMPTY = 0xff /* a free memo slot, never on the stack */
 };
 
 /* mg_str flags */
-#define STR_TRUNC 0x01     /* only a prefix is kept */
+#define STR_TRUNC     0x01 /* only a prefix is kept */
 #define STR_FORGOTTEN 0x02 /* nothing is kept (string budget spent) */
 #define STR_BYTEARRAY 0x04
 #define STR_SURROGATE 0x08 /* contains encoded surrogates */
@@ -39,8 +40,8 @@ struct mg_str {
     uint64_t src_off;  /* stream offset of the payload, UINT64_MAX if none */
     uint32_t len;      /* bytes kept in data */
     uint16_t flags;
-    uint16_t ind;      /* indicator classes found (indicators.h) */
-    char data[];       /* len bytes + NUL */
+    uint16_t ind; /* indicator classes found (indicators.h) */
+    char data[];  /* len bytes + NUL */
 };
 
 struct mg_obj;
@@ -61,11 +62,11 @@ enum mg_ok {
     OK_DICT,
     OK_SET,
     OK_FROZENSET,
-    OK_GLOBAL,   /* struct mg_glob: a class, function, module or attribute */
-    OK_CALL,     /* struct mg_call: result of calling something */
-    OK_PERSID,   /* struct mg_call with callee none: persistent_load(pid) */
-    OK_BUFFER,   /* out-of-band buffer (NEXT_BUFFER) */
-    OK_UNKNOWN   /* anything the machine cannot know */
+    OK_GLOBAL, /* struct mg_glob: a class, function, module or attribute */
+    OK_CALL,   /* struct mg_call: result of calling something */
+    OK_PERSID, /* struct mg_call with callee none: persistent_load(pid) */
+    OK_BUFFER, /* out-of-band buffer (NEXT_BUFFER) */
+    OK_UNKNOWN /* anything the machine cannot know */
 };
 
 /* Object flags. */
@@ -74,25 +75,25 @@ enum mg_ok {
 /* What the machine knows a value to be (mg_obj.sem). */
 enum mg_sem {
     SEM_NONE = 0,
-    SEM_MODULE,        /* a module object (glob with empty name) */
-    SEM_ATTRGETTER,    /* operator.attrgetter(name) */
-    SEM_ITEMGETTER,    /* operator.itemgetter(key) */
-    SEM_METHODCALLER,  /* operator.methodcaller(name, *args) */
-    SEM_PARTIAL,       /* functools.partial(f, *args) */
-    SEM_INSTANCE,      /* instance of a class (call of a class) */
-    SEM_GLOBALS_DICT   /* globals() / vars() of an unknown scope */
+    SEM_MODULE,       /* a module object (glob with empty name) */
+    SEM_ATTRGETTER,   /* operator.attrgetter(name) */
+    SEM_ITEMGETTER,   /* operator.itemgetter(key) */
+    SEM_METHODCALLER, /* operator.methodcaller(name, *args) */
+    SEM_PARTIAL,      /* functools.partial(f, *args) */
+    SEM_INSTANCE,     /* instance of a class (call of a class) */
+    SEM_GLOBALS_DICT  /* globals() / vars() of an unknown scope */
 };
 
 struct mg_obj {
-    uint8_t kind;  /* enum mg_ok */
+    uint8_t kind; /* enum mg_ok */
     uint8_t flags;
-    uint8_t sem;   /* enum mg_sem */
-    uint8_t how;   /* OK_CALL: opcode that made it */
+    uint8_t sem;    /* enum mg_sem */
+    uint8_t how;    /* OK_CALL: opcode that made it */
     uint32_t nkept; /* items kept */
     uint32_t cap;
-    uint32_t id;   /* creation order, for explain */
-    uint64_t count; /* logical number of items (dict: pairs * 2) */
-    uint64_t offset; /* stream offset of the creating opcode */
+    uint32_t count;       /* logical number of items (dict: pairs * 2),
+                             saturating */
+    uint64_t offset;      /* stream offset of the creating opcode */
     struct mg_val *items; /* containers and filled instances */
 };
 
@@ -146,8 +147,12 @@ void *mg_arena_alloc(struct mg_arena *a, size_t n);
 
 /* New string value: keeps at most `keep` bytes (MG_KEEP_STRING); NULL on
    arena exhaustion. */
-struct mg_str *mg_str_new(struct mg_arena *a, const void *p, size_t len,
-                          uint64_t full_len, uint64_t src_off, size_t keep);
+struct mg_str *mg_str_new(struct mg_arena *a,
+                          const void *p,
+                          size_t len,
+                          uint64_t full_len,
+                          uint64_t src_off,
+                          size_t keep);
 
 static inline int
 mg_str_exact(const struct mg_str *s)
@@ -169,11 +174,11 @@ mg_val_obj(const struct mg_val *v, enum mg_ok kind)
 
 /* Render a value as Python-like text into buf (always NUL-terminated,
    truncated with "..." when it does not fit). depth bounds recursion. */
-size_t mg_val_render(const struct mg_val *v, char *buf, size_t size,
-                     unsigned depth);
+size_t
+mg_val_render(const struct mg_val *v, char *buf, size_t size, unsigned depth);
 /* Render a string with Python repr() quoting. */
-size_t mg_str_repr(const struct mg_str *s, int is_bytes, char *buf,
-                   size_t size);
+size_t
+mg_str_repr(const struct mg_str *s, int is_bytes, char *buf, size_t size);
 /* "module.name" of a global into buf. */
 size_t mg_glob_qualname(const struct mg_glob *g, char *buf, size_t size);
 

@@ -43,9 +43,9 @@ struct run {
     struct mg_pvm *vm;
     struct mg_stream *s;
     enum mg_status err;
-    uint64_t op_off;   /* offset of the opcode being run */
+    uint64_t op_off; /* offset of the opcode being run */
     uint8_t op;
-    char arg[160];     /* disasm rendering of the argument */
+    char arg[160]; /* disasm rendering of the argument */
 };
 
 static const struct mg_val v_none = {VK_NONE, {0}};
@@ -84,8 +84,8 @@ emit(struct run *r, struct mg_pevent *ev)
 }
 
 __attribute__((format(printf, 4, 5))) static enum rc
-anomaly(struct run *r, const char *rule, enum mg_severity sev,
-        const char *fmt, ...)
+anomaly(
+    struct run *r, const char *rule, enum mg_severity sev, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -122,7 +122,10 @@ vm_alloc(struct run *r, size_t n)
 }
 
 static struct mg_str *
-new_str(struct run *r, const void *p, size_t len, uint64_t full_len,
+new_str(struct run *r,
+        const void *p,
+        size_t len,
+        uint64_t full_len,
         uint64_t src_off)
 {
     struct mg_pvm *vm = r->vm;
@@ -155,15 +158,19 @@ new_obj(struct run *r, enum mg_ok kind, size_t size)
         return NULL;
     o->kind = (uint8_t)kind;
     o->offset = r->op_off;
-    o->id = r->vm->next_id++;
     return o;
 }
 
 static enum rc
 obj_add(struct run *r, struct mg_obj *o, const struct mg_val *v)
 {
-    o->count++;
-    if (o->nkept >= r->vm->keep_items) {
+    if (o->count < UINT32_MAX)
+        o->count++;
+    /* Past half of the arena, containers stop keeping items: precision
+       goes, memory stays bounded, and nothing is resolved from what was
+       not kept. */
+    if (o->nkept >= r->vm->keep_items ||
+        (r->vm->arena.total > r->vm->arena.cap / 2 && o->nkept == o->cap)) {
         o->flags |= OBJ_TRUNC;
         return RC_OK;
     }
@@ -186,7 +193,9 @@ obj_add(struct run *r, struct mg_obj *o, const struct mg_val *v)
 }
 
 static struct mg_glob *
-new_glob(struct run *r, const struct mg_str *module, const struct mg_str *name,
+new_glob(struct run *r,
+         const struct mg_str *module,
+         const struct mg_str *name,
          enum mg_via via)
 {
     struct mg_glob *g =
@@ -242,7 +251,9 @@ fence(const struct mg_pvm *vm)
 static enum rc
 underflow(struct run *r)
 {
-    return brk(r, "unpickling stack underflow");
+    /* CPython's wording depends on whether a MARK is open. */
+    return brk(r, r->vm->nmarks > 0 ? "unexpected MARK found"
+                                    : "unpickling stack underflow");
 }
 
 static enum rc
@@ -335,10 +346,56 @@ memo_find(struct mg_pvm *vm, uint64_t key)
     }
 }
 
+static const struct mg_val *
+memo_lookup(struct mg_pvm *vm, uint64_t key)
+{
+    if (key < vm->dense_cap)
+        return vm->dense[key].kind == VK_EMPTY ? NULL : &vm->dense[key];
+    struct mg_memo_slot *sl = memo_find(vm, key);
+    return sl ? &sl->val : NULL;
+}
+
+/* Grow the dense array to hold key when keys stay dense. */
+static int
+dense_fits(struct run *r, uint64_t key)
+{
+    struct mg_pvm *vm = r->vm;
+    if (key < vm->dense_cap)
+        return 1;
+    /* Keys up to max_memo are dense when they arrive in order (MEMOIZE,
+       BINPUT n+1); a jump past twice the current size goes to the hash. */
+    uint64_t limit = vm->lim->max_memo < 1024 ? 1024 : vm->lim->max_memo;
+    uint64_t want = vm->dense_cap ? vm->dense_cap * 2 : 1024;
+    if (key >= want || key >= limit)
+        return 0;
+    if (want > limit)
+        want = limit;
+    struct mg_val *nd = mg_reallocarray(vm->dense, (size_t)want, sizeof(*nd));
+    if (nd == NULL)
+        return -1;
+    for (size_t i = vm->dense_cap; i < want; i++)
+        nd[i].kind = VK_EMPTY;
+    vm->dense = nd;
+    vm->dense_cap = (size_t)want;
+    return 1;
+}
+
 static enum rc
 memo_put(struct run *r, uint64_t key, const struct mg_val *v)
 {
     struct mg_pvm *vm = r->vm;
+    int fits = dense_fits(r, key);
+    if (fits < 0)
+        return fail(r, MG_E_NOMEM, NULL);
+    if (fits) {
+        if (vm->dense[key].kind == VK_EMPTY) {
+            if (vm->memo_len >= vm->lim->max_memo)
+                return fail(r, MG_E_LIMIT, "max-memo");
+            vm->memo_len++;
+        }
+        vm->dense[key] = *v;
+        return RC_OK;
+    }
     struct mg_memo_slot *sl = memo_find(vm, key);
     if (sl != NULL) {
         sl->val = *v;
@@ -346,8 +403,8 @@ memo_put(struct run *r, uint64_t key, const struct mg_val *v)
     }
     if (vm->memo_len >= vm->lim->max_memo)
         return fail(r, MG_E_LIMIT, "max-memo");
-    if ((vm->memo_len + 1) * 2 > vm->memo_cap) {
-        size_t ncap = vm->memo_cap ? vm->memo_cap * 2 : 1024;
+    if ((vm->memo_hashed + 1) * 2 > vm->memo_cap) {
+        size_t ncap = vm->memo_cap ? vm->memo_cap * 2 : 64;
         struct mg_memo_slot *nm = mg_calloc(ncap, sizeof(*nm));
         if (nm == NULL)
             return fail(r, MG_E_NOMEM, NULL);
@@ -370,6 +427,7 @@ memo_put(struct run *r, uint64_t key, const struct mg_val *v)
     vm->memo[i].used = 1;
     vm->memo[i].key = key;
     vm->memo[i].val = *v;
+    vm->memo_hashed++;
     vm->memo_len++;
     return RC_OK;
 }
@@ -377,10 +435,10 @@ memo_put(struct run *r, uint64_t key, const struct mg_val *v)
 static enum rc
 memo_get(struct run *r, uint64_t key)
 {
-    struct mg_memo_slot *sl = memo_find(r->vm, key);
-    if (sl == NULL)
+    const struct mg_val *v = memo_lookup(r->vm, key);
+    if (v == NULL)
         return brk(r, "Memo value not found at index %" PRIu64, key);
-    return push(r, sl->val);
+    return push(r, *v);
 }
 
 /* ------------------------------------------------------------------ */
@@ -496,8 +554,7 @@ utf8_valid(const uint8_t *p, size_t n, int surrogates, size_t *partial)
    text (longer than the kept prefix for long strings), its length is in
    vm->ev_text_len. */
 static enum rc
-str_event(struct run *r, const struct mg_str *s, const char *text,
-          size_t len)
+str_event(struct run *r, const struct mg_str *s, const char *text, size_t len)
 {
     struct mg_pevent ev = {.kind = PEV_STRING,
                            .offset = r->op_off,
@@ -514,16 +571,20 @@ str_event(struct run *r, const struct mg_str *s, const char *text,
  * steps), and skips the rest.
  */
 static enum rc
-read_payload(struct run *r, uint64_t n, enum mg_vk kind, int utf8,
-             uint16_t extra_flags, struct mg_val *out)
+read_payload(struct run *r,
+             uint64_t n,
+             enum mg_vk kind,
+             int utf8,
+             uint16_t extra_flags,
+             struct mg_val *out)
 {
     struct mg_pvm *vm = r->vm;
     if (n > vm->lim->max_string)
         return fail(r, MG_E_LIMIT, "max-string");
     uint64_t src = mg_stream_tell(r->s);
     const uint8_t *p;
-    size_t first = n < MG_INDICATOR_SCAN_BYTES ? (size_t)n
-                                               : MG_INDICATOR_SCAN_BYTES;
+    size_t first =
+        n < MG_INDICATOR_SCAN_BYTES ? (size_t)n : MG_INDICATOR_SCAN_BYTES;
     /* Stream-backed input: at most one window at a time. */
     enum rc rc = need(r, first, &p);
     if (rc != RC_OK)
@@ -562,8 +623,7 @@ read_payload(struct run *r, uint64_t n, enum mg_vk kind, int utf8,
         rc = need(r, step, &p);
         if (rc != RC_OK)
             return rc;
-        if (!utf8_valid(p, step, 1, &partial) ||
-            (partial && step == left))
+        if (!utf8_valid(p, step, 1, &partial) || (partial && step == left))
             return brk(r, "'utf-8' codec can't decode the %s argument",
                        mg_opcodes[r->op].name);
         if (step == partial) /* cannot happen: a window > 4 bytes */
@@ -713,8 +773,7 @@ push_int_text(struct run *r, const uint8_t *p, size_t len, int is_long)
             return brk(r, "invalid literal for int() with base 0");
         v.kind = k == 1 ? VK_INT : VK_BIGINT;
         v.u.i = k == 1 ? x : (neg ? -1 : 1);
-        snprintf(r->arg, sizeof(r->arg), "%.*s", (int)(len > 60 ? 60 : len),
-                 (const char *)p);
+        mg_val_render(&v, r->arg, sizeof(r->arg), 1);
         return push(r, v);
     }
     if (parse_strtol(p, len, &x)) {
@@ -734,8 +793,7 @@ push_int_text(struct run *r, const uint8_t *p, size_t len, int is_long)
         return brk(r, "invalid literal for int() with base 0");
     v.kind = k == 1 ? VK_INT : VK_BIGINT;
     v.u.i = k == 1 ? x : (neg ? -1 : 1);
-    snprintf(r->arg, sizeof(r->arg), "%.*s", (int)(len > 60 ? 60 : len),
-             (const char *)p);
+    mg_val_render(&v, r->arg, sizeof(r->arg), 1);
     return push(r, v);
 }
 
@@ -998,8 +1056,8 @@ decode_raw_unicode_escape(const uint8_t *s, size_t n, uint8_t *o)
 
 /* Decode text through a temporary buffer and push it. */
 static enum rc
-push_text(struct run *r, const uint8_t *p, size_t len, int unicode,
-          uint64_t src)
+push_text(
+    struct run *r, const uint8_t *p, size_t len, int unicode, uint64_t src)
 {
     struct mg_pvm *vm = r->vm;
     /* Only the kept prefix needs decoding for the value, but validity of
@@ -1022,17 +1080,16 @@ push_text(struct run *r, const uint8_t *p, size_t len, int unicode,
         rc = RC_ERR;
         goto out;
     }
-    s->ind = mg_ind_classify((const char *)buf,
-                             (size_t)k < MG_INDICATOR_SCAN_BYTES
-                                 ? (size_t)k
-                                 : MG_INDICATOR_SCAN_BYTES);
+    s->ind =
+        mg_ind_classify((const char *)buf, (size_t)k < MG_INDICATOR_SCAN_BYTES
+                                               ? (size_t)k
+                                               : MG_INDICATOR_SCAN_BYTES);
     if (vm->want_opcodes)
         mg_str_repr(s, 0, r->arg, sizeof(r->arg));
-    if (s->ind != 0 &&
-        str_event(r, s, (const char *)buf,
-                  (size_t)k < MG_INDICATOR_SCAN_BYTES
-                      ? (size_t)k
-                      : MG_INDICATOR_SCAN_BYTES) != RC_OK) {
+    if (s->ind != 0 && str_event(r, s, (const char *)buf,
+                                 (size_t)k < MG_INDICATOR_SCAN_BYTES
+                                     ? (size_t)k
+                                     : MG_INDICATOR_SCAN_BYTES) != RC_OK) {
         rc = RC_ERR;
         goto out;
     }
@@ -1063,15 +1120,15 @@ glob_is(const struct mg_glob *g, const char *mod, const char *name)
 }
 
 static const struct mg_override *
-find_override(const struct mg_pvm *vm, const struct mg_str *mod,
-              const char *qual, size_t qlen)
+find_override(const struct mg_pvm *vm,
+              const struct mg_str *mod,
+              const char *qual,
+              size_t qlen)
 {
-    for (const struct mg_override *o = vm->overrides; o != NULL;
-         o = o->next) {
+    for (const struct mg_override *o = vm->overrides; o != NULL; o = o->next) {
         size_t ml = mod->len;
         if (strlen(o->qualname) == ml + 1 + qlen &&
-            memcmp(o->qualname, mod->data, ml) == 0 &&
-            o->qualname[ml] == '.' &&
+            memcmp(o->qualname, mod->data, ml) == 0 && o->qualname[ml] == '.' &&
             memcmp(o->qualname + ml + 1, qual, qlen) == 0)
             return o;
     }
@@ -1083,16 +1140,19 @@ static enum rc
 global_event(struct run *r, struct mg_glob *g)
 {
     r->vm->globals++;
-    struct mg_pevent ev = {.kind = PEV_GLOBAL,
-                           .offset = r->op_off,
-                           .opcode = r->op,
-                           .glob = g};
+    struct mg_pevent ev = {
+        .kind = PEV_GLOBAL, .offset = r->op_off, .opcode = r->op, .glob = g};
     return emit(r, &ev);
 }
 
 static enum rc
-make_global(struct run *r, const char *mod, size_t modlen, const char *name,
-            size_t namelen, enum mg_via via, struct mg_val *out)
+make_global(struct run *r,
+            const char *mod,
+            size_t modlen,
+            const char *name,
+            size_t namelen,
+            enum mg_via via,
+            struct mg_val *out)
 {
     struct mg_pvm *vm = r->vm;
     const char *m2, *n2;
@@ -1137,8 +1197,13 @@ make_global(struct run *r, const char *mod, size_t modlen, const char *name,
 
 /* A derived global: `base` (module or global) + "." + attr. */
 static enum rc
-derive_glob(struct run *r, const struct mg_str *module, const char *prefix,
-            size_t plen, const char *attr, size_t alen, enum mg_via via,
+derive_glob(struct run *r,
+            const struct mg_str *module,
+            const char *prefix,
+            size_t plen,
+            const char *attr,
+            size_t alen,
+            enum mg_via via,
             struct mg_val *out)
 {
     size_t qlen = plen ? plen + 1 + alen : alen;
@@ -1232,6 +1297,7 @@ builtin_type_name(const struct mg_val *v)
         default:
             return NULL;
         }
+    case VK_EMPTY:
     default:
         return NULL;
     }
@@ -1278,7 +1344,9 @@ unknown_value(struct run *r, struct mg_val *out)
 
 /* getattr(obj, attr) */
 static enum rc
-get_attr(struct run *r, const struct mg_val *obj, const struct mg_str *attr,
+get_attr(struct run *r,
+         const struct mg_val *obj,
+         const struct mg_str *attr,
          struct mg_val *out)
 {
     if (!mg_str_exact(attr)) {
@@ -1309,14 +1377,15 @@ get_attr(struct run *r, const struct mg_val *obj, const struct mg_str *attr,
     struct mg_str *u = lit_str(r, "<unknown>");
     if (u == NULL)
         return RC_ERR;
-    return derive_glob(r, u, "", 0, attr->data, attr->len, VIA_INSTANCE,
-                       out);
+    return derive_glob(r, u, "", 0, attr->data, attr->len, VIA_INSTANCE, out);
 }
 
 /* Attribute path "a.b.c" (attrgetter) applied to obj. */
 static enum rc
-get_attr_path(struct run *r, const struct mg_val *obj,
-              const struct mg_str *path, struct mg_val *out)
+get_attr_path(struct run *r,
+              const struct mg_val *obj,
+              const struct mg_str *path,
+              struct mg_val *out)
 {
     if (!mg_str_exact(path))
         return get_attr(r, obj, path, out);
@@ -1378,6 +1447,7 @@ const_equal(const struct mg_val *a, const struct mg_val *b)
     case VK_BIGINT:
     case VK_FLOAT:
     case VK_OBJ:
+    case VK_EMPTY:
     default:
         return 0;
     }
@@ -1385,7 +1455,9 @@ const_equal(const struct mg_val *a, const struct mg_val *b)
 
 /* obj[key] */
 static enum rc
-get_item(struct run *r, const struct mg_val *obj, const struct mg_val *key,
+get_item(struct run *r,
+         const struct mg_val *obj,
+         const struct mg_val *key,
          struct mg_val *out)
 {
     struct mg_glob *g = NULL;
@@ -1434,20 +1506,27 @@ generic:
     return unknown_value(r, out);
 }
 
-static enum rc do_call(struct run *r, uint8_t how, const struct mg_val *callee,
-                       const struct mg_val *args, const struct mg_val *kwargs,
-                       unsigned depth, struct mg_val *out);
+static enum rc do_call(struct run *r,
+                       uint8_t how,
+                       const struct mg_val *callee,
+                       const struct mg_val *args,
+                       const struct mg_val *kwargs,
+                       unsigned depth,
+                       struct mg_val *out);
 
 /* A tuple of items[from..] of another tuple followed by more. */
 static enum rc
-concat_args(struct run *r, const struct mg_val *a, uint32_t from,
-            const struct mg_val *b, struct mg_val *out)
+concat_args(struct run *r,
+            const struct mg_val *a,
+            uint32_t from,
+            const struct mg_val *b,
+            struct mg_val *out)
 {
     struct mg_obj *t = new_obj(r, OK_TUPLE, sizeof(struct mg_obj));
     if (t == NULL)
         return RC_ERR;
     const struct mg_obj *ta = mg_val_obj(a, OK_TUPLE);
-    const struct mg_obj *tb = mg_val_obj(b, OK_TUPLE);
+    const struct mg_obj *tb = b != NULL ? mg_val_obj(b, OK_TUPLE) : NULL;
     for (uint32_t i = from; ta != NULL && i < ta->nkept; i++)
         if (obj_add(r, t, &ta->items[i]) != RC_OK)
             return RC_ERR;
@@ -1461,10 +1540,14 @@ concat_args(struct run *r, const struct mg_val *a, uint32_t from,
 }
 
 /* What calling a known function yields (getattr, __import__, ...).
-   *done = 0 when the function has no special meaning. */
+ *done = 0 when the function has no special meaning. */
 static enum rc
-call_semantics(struct run *r, struct mg_glob *g, struct mg_call *c,
-               unsigned depth, int *done, struct mg_val *out)
+call_semantics(struct run *r,
+               struct mg_glob *g,
+               struct mg_call *c,
+               unsigned depth,
+               int *done,
+               struct mg_val *out)
 {
     const struct mg_val *a0 = arg_at(&c->args, 0);
     const struct mg_val *a1 = arg_at(&c->args, 1);
@@ -1500,9 +1583,8 @@ call_semantics(struct run *r, struct mg_glob *g, struct mg_call *c,
         int top_only = glob_is(g, "builtins", "__import__") ||
                        glob_is(g, "importlib", "__import__");
         if (top_only && fromlist != NULL) {
-            const struct mg_obj *fl = fromlist->kind == VK_OBJ
-                                          ? fromlist->u.o
-                                          : NULL;
+            const struct mg_obj *fl =
+                fromlist->kind == VK_OBJ ? fromlist->u.o : NULL;
             if (fl != NULL && fl->count > 0)
                 top_only = 0;
             if (fl == NULL && fromlist->kind != VK_NONE)
@@ -1512,8 +1594,7 @@ call_semantics(struct run *r, struct mg_glob *g, struct mg_call *c,
         if (top_only && dot != NULL) {
             size_t n = (size_t)(dot - m->data);
             struct mg_str *tm = new_str(r, m->data, n, n, UINT64_MAX);
-            struct mg_glob *tg = tm ? new_glob(r, tm, empty, VIA_IMPORT)
-                                    : NULL;
+            struct mg_glob *tg = tm ? new_glob(r, tm, empty, VIA_IMPORT) : NULL;
             if (tg == NULL)
                 return RC_ERR;
             *out = val_obj(tg);
@@ -1587,8 +1668,8 @@ call_semantics(struct run *r, struct mg_glob *g, struct mg_call *c,
     if (glob_is(g, "copyreg", "_reconstructor") && a0) {
         /* _reconstructor(cls, base, state): base.__new__(cls, state) and
            base.__init__(obj, state): both classes count. */
-        if (a1 != NULL && a1->kind == VK_OBJ &&
-            a1->u.o->kind == OK_GLOBAL && a1->u.o != a0->u.o) {
+        if (a1 != NULL && a1->kind == VK_OBJ && a1->u.o->kind == OK_GLOBAL &&
+            a1->u.o != a0->u.o) {
             struct mg_val ignored;
             const struct mg_val *st = arg_at(&c->args, 2);
             struct mg_obj *t = new_obj(r, OK_TUPLE, sizeof(struct mg_obj));
@@ -1659,9 +1740,13 @@ call_semantics(struct run *r, struct mg_glob *g, struct mg_call *c,
  * result of its callee.
  */
 static enum rc
-do_call(struct run *r, uint8_t how, const struct mg_val *callee,
-        const struct mg_val *args, const struct mg_val *kwargs,
-        unsigned depth, struct mg_val *out)
+do_call(struct run *r,
+        uint8_t how,
+        const struct mg_val *callee,
+        const struct mg_val *args,
+        const struct mg_val *kwargs,
+        unsigned depth,
+        struct mg_val *out)
 {
     if (depth == 0)
         return fail(r, MG_E_LIMIT, "max-value-depth");
@@ -1681,8 +1766,8 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
 
     struct mg_obj *co = callee->u.o; /* callee is an object here */
     /* Wrappers resolve to the call they stand for. */
-    if (co->kind == OK_CALL && co->sem != SEM_NONE &&
-        co->sem != SEM_INSTANCE && co->sem != SEM_GLOBALS_DICT) {
+    if (co->kind == OK_CALL && co->sem != SEM_NONE && co->sem != SEM_INSTANCE &&
+        co->sem != SEM_GLOBALS_DICT) {
         struct mg_call *w = (struct mg_call *)co;
         const struct mg_val *w0 = arg_at(&w->args, 0);
         const struct mg_val *x = arg_at(args, 0);
@@ -1703,7 +1788,10 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
                     return rc;
                 if (concat_args(r, &w->args, 1, NULL, &rest) != RC_OK)
                     return RC_ERR;
-                return do_call(r, how, &m, &rest, &w->kwargs, depth - 1, out);
+                rc = do_call(r, how, &m, &rest, &w->kwargs, depth - 1, out);
+                if (rc != RC_BREAK)
+                    return rc;
+                r->vm->why[0] = '\0';
             }
             break;
         case SEM_PARTIAL:
@@ -1711,7 +1799,10 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
                 struct mg_val all;
                 if (concat_args(r, &w->args, 1, args, &all) != RC_OK)
                     return RC_ERR;
-                return do_call(r, how, w0, &all, kwargs, depth - 1, out);
+                enum rc rc = do_call(r, how, w0, &all, kwargs, depth - 1, out);
+                if (rc != RC_BREAK)
+                    return rc;
+                r->vm->why[0] = '\0';
             }
             break;
         case SEM_NONE:
@@ -1731,9 +1822,9 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
         /* Calling an instance: Class.__call__. */
         struct mg_glob *og = origin_glob(callee, 32);
         if (og != NULL) {
-            enum rc rc = derive_glob(r, og->module, og->name->data,
-                                     og->name->len, "__call__", 8,
-                                     VIA_INSTANCE, &callee_g);
+            enum rc rc =
+                derive_glob(r, og->module, og->name->data, og->name->len,
+                            "__call__", 8, VIA_INSTANCE, &callee_g);
             if (rc != RC_OK)
                 return rc;
             if (callee_g.kind == VK_OBJ && callee_g.u.o->kind == OK_GLOBAL)
@@ -1749,10 +1840,17 @@ do_call(struct run *r, uint8_t how, const struct mg_val *callee,
     if (rc != RC_OK)
         return rc;
     if (g != NULL) {
+        /* What a known function would return. If that fails (bad
+           arguments), the real function would raise, but a loader with its
+           own find_class might not: the result is then just unknown. */
         int done = 0;
         rc = call_semantics(r, g, c, depth, &done, out);
-        if (rc != RC_OK || done)
+        if (rc == RC_BREAK) {
+            r->vm->why[0] = '\0';
+            done = 0;
+        } else if (rc != RC_OK || done) {
             return rc;
+        }
     }
     c->h.sem = SEM_INSTANCE;
     *out = val_obj(c);
@@ -1775,7 +1873,9 @@ method_event(struct run *r, const struct mg_val *target, const char *method)
 }
 
 static enum rc
-add_override(struct run *r, const struct mg_glob *g, const struct mg_val *k,
+add_override(struct run *r,
+             const struct mg_glob *g,
+             const struct mg_val *k,
              const struct mg_val *v)
 {
     if (k->kind != VK_STR || !mg_str_exact(k->u.s))
@@ -1829,8 +1929,7 @@ op_build(struct run *r)
         if (state.kind == VK_NONE)
             return RC_OK;
         const char *tn = builtin_type_name(inst);
-        return brk(r, "'%s' object has no attribute '__dict__'",
-                   tn ? tn : "?");
+        return brk(r, "'%s' object has no attribute '__dict__'", tn ? tn : "?");
     }
     struct mg_obj *o = inst->u.o;
     if (o->kind == OK_GLOBAL) {
@@ -1846,8 +1945,7 @@ op_build(struct run *r)
         for (int pass = 0; pass < 2; pass++) {
             const struct mg_obj *x = pass ? slots : d;
             for (uint32_t i = 0; x != NULL && i + 1 < x->nkept; i += 2)
-                if (add_override(r, g, &x->items[i], &x->items[i + 1]) !=
-                    RC_OK)
+                if (add_override(r, g, &x->items[i], &x->items[i + 1]) != RC_OK)
                     return RC_ERR;
         }
         char q[200];
@@ -1882,12 +1980,19 @@ add_items(struct run *r, size_t from, int kind)
         return brk(r, "odd number of items for SETITEMS");
     struct mg_val *target = &vm->stack[from - 1];
     enum rc rc = RC_OK;
-    const char *method = kind == 'a' ? "append" : kind == 's' ? "__setitem__"
-                                                              : "add";
+    const char *method = kind == 'a'   ? "append"
+                         : kind == 's' ? "__setitem__"
+                                       : "add";
+    if (target->kind == VK_BYTES && (target->u.s->flags & STR_BYTEARRAY) &&
+        kind != 'S') {
+        /* bytearray has append, extend and __setitem__; its contents are
+           not tracked. */
+        vm->sp = from;
+        return RC_OK;
+    }
     if (target->kind != VK_OBJ) {
         const char *tn = builtin_type_name(target);
-        rc = brk(r, "'%s' object has no attribute '%s'", tn ? tn : "?",
-                 method);
+        rc = brk(r, "'%s' object has no attribute '%s'", tn ? tn : "?", method);
         return rc;
     }
     struct mg_obj *o = target->u.o;
@@ -1921,9 +2026,15 @@ add_items(struct run *r, size_t from, int kind)
             return rc;
         break;
     }
-    for (size_t i = from; i < vm->sp; i++)
+    /* Items past what the container keeps are only counted. */
+    size_t i = from;
+    for (; i < vm->sp && !(o->flags & OBJ_TRUNC); i++)
         if (obj_add(r, o, &vm->stack[i]) != RC_OK)
             return RC_ERR;
+    if (i < vm->sp) {
+        uint64_t c = (uint64_t)o->count + (vm->sp - i);
+        o->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+    }
     vm->sp = from;
     return RC_OK;
 }
@@ -1942,13 +2053,14 @@ op_stack_global(struct run *r)
         struct mg_val g;
         snprintf(r->arg, sizeof(r->arg), "%.70s %.70s", module.u.s->data,
                  name.u.s->data);
-        rc = make_global(r, module.u.s->data, module.u.s->len,
-                         name.u.s->data, name.u.s->len, VIA_STACK_GLOBAL, &g);
+        rc = make_global(r, module.u.s->data, module.u.s->len, name.u.s->data,
+                         name.u.s->len, VIA_STACK_GLOBAL, &g);
         return rc != RC_OK ? rc : push(r, g);
     }
     if (certainly_not_str(&module) || certainly_not_str(&name))
         return brk(r, "STACK_GLOBAL requires str");
-    /* Operands computed at load time: the import cannot be known. */
+    /* Operands computed at load time: the import cannot be known. Keep
+       whichever part is a constant, so the policy still sees it. */
     char mbuf[160], nbuf[160];
     mg_val_render(&module, mbuf, sizeof(mbuf), 4);
     mg_val_render(&name, nbuf, sizeof(nbuf), 4);
@@ -1958,8 +2070,12 @@ op_stack_global(struct run *r)
                  mbuf, nbuf);
     if (rc != RC_OK)
         return rc;
-    struct mg_str *m = lit_str(r, "<dynamic>");
-    struct mg_str *n = m ? lit_str(r, nbuf) : NULL;
+    int mconst = module.kind == VK_STR && mg_str_exact(module.u.s);
+    int nconst = name.kind == VK_STR && mg_str_exact(name.u.s);
+    struct mg_str *m = mconst ? module.u.s : lit_str(r, "<dynamic>");
+    struct mg_str *n = m == NULL ? NULL
+                       : nconst  ? name.u.s
+                                 : lit_str(r, "<dynamic>");
     struct mg_glob *g = n ? new_glob(r, m, n, VIA_STACK_GLOBAL) : NULL;
     if (g == NULL)
         return RC_ERR;
@@ -1969,8 +2085,8 @@ op_stack_global(struct run *r)
 
 /* Name pair of GLOBAL and INST: two strict-UTF-8 lines. */
 static enum rc
-read_name_pair(struct run *r, const uint8_t **m, size_t *ml,
-               const uint8_t **n, size_t *nl)
+read_name_pair(
+    struct run *r, const uint8_t **m, size_t *ml, const uint8_t **n, size_t *nl)
 {
     enum rc rc = read_line(r, m, ml);
     if (rc == RC_OK)
@@ -2333,8 +2449,7 @@ step(struct run *r)
         if (rc == RC_OK) {
             uint8_t n = p[0];
             mg_stream_advance(s, 1);
-            rc = read_payload(r, n,
-                              op == OP_SHORT_BINBYTES ? VK_BYTES : VK_STR,
+            rc = read_payload(r, n, op == OP_SHORT_BINBYTES ? VK_BYTES : VK_STR,
                               op == OP_SHORT_BINUNICODE, 0, &v);
             if (rc == RC_OK)
                 rc = push(r, v);
@@ -2367,8 +2482,9 @@ step(struct run *r)
         rc = marker(r, &pos);
         if (rc == RC_OK)
             rc = add_items(r, pos,
-                           op == OP_APPENDS ? 'a' : op == OP_SETITEMS ? 's'
-                                                                      : 'S');
+                           op == OP_APPENDS    ? 'a'
+                           : op == OP_SETITEMS ? 's'
+                                               : 'S');
         break;
     }
     case OP_SETITEM:
@@ -2461,8 +2577,7 @@ step(struct run *r)
         }
         snprintf(r->arg, sizeof(r->arg), "%" PRId64, key);
         if (op == OP_GET) {
-            rc = key < 0 ? brk(r, "Memo value not found at index %" PRId64,
-                               key)
+            rc = key < 0 ? brk(r, "Memo value not found at index %" PRId64, key)
                          : memo_get(r, (uint64_t)key);
             break;
         }
@@ -2558,8 +2673,9 @@ step(struct run *r)
         rc = need(r, n, &p);
         if (rc != RC_OK)
             break;
-        int64_t code = n == 1 ? p[0] : n == 2 ? mg_le16(p)
-                                              : (int32_t)mg_le32(p);
+        int64_t code = n == 1   ? p[0]
+                       : n == 2 ? mg_le16(p)
+                                : (int32_t)mg_le32(p);
         mg_stream_advance(s, n);
         rc = op_ext(r, code);
         break;
@@ -2579,8 +2695,7 @@ step(struct run *r)
         if (vm->frame_end != 0 && here < vm->frame_end) {
             rc = anomaly(r, "pickle-frame", MG_SEV_SUSPICIOUS,
                          "FRAME at offset %" PRIu64
-                         " begins before the previous frame ends (%" PRIu64
-                         ")",
+                         " begins before the previous frame ends (%" PRIu64 ")",
                          r->op_off, vm->frame_end);
             if (rc != RC_OK)
                 break;
@@ -2634,9 +2749,11 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
     vm->nmarks = 0;
     if (vm->memo != NULL)
         memset(vm->memo, 0, vm->memo_cap * sizeof(*vm->memo));
+    for (size_t i = 0; i < vm->dense_cap; i++)
+        vm->dense[i].kind = VK_EMPTY;
     vm->memo_len = 0;
+    vm->memo_hashed = 0;
     vm->nvalues = 0;
-    vm->next_id = 0;
     vm->proto = 0;
     vm->saw_proto = 0;
     vm->frame_end = 0;
@@ -2681,12 +2798,16 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
         }
         if (vm->want_opcodes) {
             /* Decode first, report the line, then the outcome. */
+            size_t marks_before = vm->nmarks;
             rc = step(&r);
             if (rc == RC_OK || rc == RC_STOP || rc == RC_BREAK) {
+                size_t d =
+                    vm->nmarks < marks_before ? vm->nmarks : marks_before;
                 struct mg_pevent ev = {.kind = PEV_OPCODE,
                                        .offset = r.op_off,
                                        .opcode = r.op,
-                                       .arg = r.arg};
+                                       .arg = r.arg,
+                                       .depth = (unsigned)d};
                 enum rc rc2 = emit(&r, &ev);
                 if (rc2 != RC_OK)
                     rc = rc2;
@@ -2725,7 +2846,9 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
 }
 
 void
-mg_pvm_init(struct mg_pvm *vm, const struct mg_limits *lim, mg_pvm_cb cb,
+mg_pvm_init(struct mg_pvm *vm,
+            const struct mg_limits *lim,
+            mg_pvm_cb cb,
             void *user)
 {
     memset(vm, 0, sizeof(*vm));
@@ -2743,6 +2866,7 @@ mg_pvm_fini(struct mg_pvm *vm)
     mg_free(vm->stack);
     mg_free(vm->marks);
     mg_free(vm->memo);
+    mg_free(vm->dense);
     struct mg_override *o = vm->overrides;
     while (o != NULL) {
         struct mg_override *n = o->next;

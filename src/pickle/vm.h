@@ -38,18 +38,20 @@ struct mg_pevent {
     enum mg_pev kind;
     uint64_t offset;
     uint8_t opcode;
-    const char *arg;              /* PEV_OPCODE: rendered argument */
+    const char *arg; /* PEV_OPCODE: rendered argument */
+    unsigned depth;  /* PEV_OPCODE: marks, pickletools-style */
     struct mg_glob *glob;
-    const struct mg_call *call;   /* PEV_CALL */
-    const struct mg_val *target;  /* PEV_METHOD: the object */
-    const char *method;           /* PEV_METHOD: "__setstate__", ... */
-    const char *rule;             /* PEV_ANOMALY */
-    enum mg_severity sev;         /* PEV_ANOMALY */
-    const char *msg;              /* PEV_ANOMALY */
-    const struct mg_str *str;     /* PEV_STRING */
+    const struct mg_call *call;  /* PEV_CALL */
+    const struct mg_val *target; /* PEV_METHOD: the object */
+    const char *method;          /* PEV_METHOD: "__setstate__", ... */
+    const char *rule;            /* PEV_ANOMALY */
+    enum mg_severity sev;        /* PEV_ANOMALY */
+    const char *msg;             /* PEV_ANOMALY */
+    const struct mg_str *str;    /* PEV_STRING */
 };
 
-typedef enum mg_status (*mg_pvm_cb)(void *user, struct mg_pvm *vm,
+typedef enum mg_status (*mg_pvm_cb)(void *user,
+                                    struct mg_pvm *vm,
                                     const struct mg_pevent *ev);
 
 enum mg_pend {
@@ -60,14 +62,14 @@ enum mg_pend {
 
 struct mg_pvm_result {
     enum mg_pend end;
-    uint64_t start;     /* offset of the first opcode */
-    uint64_t end_off;   /* after STOP, or offset of the failing opcode */
-    const char *why;    /* PEND_BREAK: reason (valid until next run) */
+    uint64_t start;      /* offset of the first opcode */
+    uint64_t end_off;    /* after STOP, or offset of the failing opcode */
+    const char *why;     /* PEND_BREAK: reason (valid until next run) */
     struct mg_val value; /* PEND_STOP: the unpickled value */
     uint64_t nops;
-    int proto;           /* last PROTO seen, -1 when none */
-    unsigned globals;    /* globals looked up */
-    unsigned calls;      /* calls made */
+    int proto;        /* last PROTO seen, -1 when none */
+    unsigned globals; /* globals looked up */
+    unsigned calls;   /* calls made */
 };
 
 /* Attribute set on a global by BUILD; lives across streams of one file. */
@@ -87,19 +89,22 @@ struct mg_pvm {
     const struct mg_limits *lim;
     mg_pvm_cb cb;
     void *user;
-    int want_opcodes;     /* emit PEV_OPCODE (disasm) */
-    unsigned keep_items;  /* items kept per container */
+    int want_opcodes;    /* emit PEV_OPCODE (disasm) */
+    unsigned keep_items; /* items kept per container */
 
     struct mg_arena arena;
     struct mg_val *stack;
     size_t sp, scap;
     size_t *marks;
     size_t nmarks, mcap;
+    /* The memo: keys written by picklers are dense (0, 1, 2...), so they
+       live in an array; sparse keys go to a hash table. */
+    struct mg_val *dense; /* kind VK_EMPTY marks a free slot */
+    size_t dense_cap;
     struct mg_memo_slot *memo;
-    size_t memo_cap, memo_len;
+    size_t memo_cap, memo_hashed, memo_len;
     struct mg_override *overrides;
     uint64_t nvalues;
-    uint32_t next_id;
 
     struct mg_stream *s;
     int proto;
@@ -108,13 +113,15 @@ struct mg_pvm {
     int frame_reported;
     unsigned globals, calls;
     const char *limit_name; /* set when MG_E_LIMIT is returned */
-    size_t ev_text_len; /* PEV_STRING: length of ev->msg */
+    size_t ev_text_len;     /* PEV_STRING: length of ev->msg */
     char why[256];
     char scratch[512];
 };
 
-void mg_pvm_init(struct mg_pvm *vm, const struct mg_limits *lim,
-                 mg_pvm_cb cb, void *user);
+void mg_pvm_init(struct mg_pvm *vm,
+                 const struct mg_limits *lim,
+                 mg_pvm_cb cb,
+                 void *user);
 /* Free everything, overrides included. */
 void mg_pvm_fini(struct mg_pvm *vm);
 
@@ -125,8 +132,8 @@ void mg_pvm_fini(struct mg_pvm *vm);
  * otherwise (res->end_off still tells where). Values in *res stay valid
  * until the next run or mg_pvm_fini().
  */
-enum mg_status mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s,
-                          struct mg_pvm_result *res);
+enum mg_status
+mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res);
 
 /* For callbacks: render a value with the machine's limits. */
 const char *mg_pvm_render(struct mg_pvm *vm, const struct mg_val *v);

@@ -40,8 +40,13 @@ struct pscan {
 };
 
 static enum mg_status
-add(struct pscan *ps, enum mg_severity sev, const char *rule, uint64_t off,
-    const char *module, const char *name, const char *indicator,
+add(struct pscan *ps,
+    enum mg_severity sev,
+    const char *rule,
+    uint64_t off,
+    const char *module,
+    const char *name,
+    const char *indicator,
     const char *msg)
 {
     struct mg_finding_in f = {.sev = sev,
@@ -114,8 +119,11 @@ classify(struct pscan *ps, const struct mg_glob *g)
 
 /* Indicators in a string that is an argument of a call. */
 static enum mg_status
-arg_indicators(struct pscan *ps, const struct mg_val *v, uint64_t off,
-               const char *callee, unsigned depth)
+arg_indicators(struct pscan *ps,
+               const struct mg_val *v,
+               uint64_t off,
+               const char *callee,
+               unsigned depth)
 {
     if (depth == 0)
         return MG_OK;
@@ -127,8 +135,8 @@ arg_indicators(struct pscan *ps, const struct mg_val *v, uint64_t off,
             char ind[200], msg[600];
             if (mg_ind_extract(s->data, s->len, bit, ind, sizeof(ind)) == 0)
                 snprintf(ind, sizeof(ind), "%s", mg_ind_label(bit));
-            snprintf(msg, sizeof(msg), "%s passed to %s: %s",
-                     mg_ind_label(bit), callee, ind);
+            snprintf(msg, sizeof(msg), "%s passed to %s: %s", mg_ind_label(bit),
+                     callee, ind);
             enum mg_status st = add(ps, MG_SEV_SUSPICIOUS, mg_ind_rule(bit),
                                     off, NULL, NULL, ind, msg);
             if (st != MG_OK)
@@ -167,8 +175,7 @@ nested_pickles(struct pscan *ps, const struct mg_call *c, uint64_t off)
             p = (const uint8_t *)s->data;
             n = s->len;
         } else if (ps->mem != NULL && s->src_off != UINT64_MAX &&
-                   s->src_off >= ps->mem_base &&
-                   s->full_len <= ps->mem_len &&
+                   s->src_off >= ps->mem_base && s->full_len <= ps->mem_len &&
                    s->src_off - ps->mem_base <= ps->mem_len - s->full_len) {
             p = ps->mem + (s->src_off - ps->mem_base);
             n = (size_t)s->full_len;
@@ -218,8 +225,7 @@ on_call(struct pscan *ps, struct mg_pvm *vm, const struct mg_pevent *ev)
     cv.u.o = (struct mg_obj *)&c->h;
     const char *rendered = mg_pvm_render(vm, &cv);
     snprintf(msg, sizeof(msg), "%s calls %s%s%s%s",
-             mg_opcodes[ev->opcode].name ? mg_opcodes[ev->opcode].name
-                                         : "call",
+             mg_opcodes[ev->opcode].name ? mg_opcodes[ev->opcode].name : "call",
              rendered, ev->glob ? " (" : "",
              ev->glob ? mg_cat_text(cl.cat) : "", ev->glob ? ")" : "");
     enum mg_status st =
@@ -252,8 +258,8 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
             snprintf(msg, sizeof(msg), "%s the module %s (%s)",
                      via_text(ev->glob->via), q, mg_cat_text(cl.cat));
         else
-            snprintf(msg, sizeof(msg), "%s %s (%s)", via_text(ev->glob->via),
-                     q, mg_cat_text(cl.cat));
+            snprintf(msg, sizeof(msg), "%s %s (%s)", via_text(ev->glob->via), q,
+                     mg_cat_text(cl.cat));
         st = add(ps, cl.sev, "pickle-global", ev->offset,
                  ev->glob->module->data, ev->glob->name->data, NULL, msg);
         break;
@@ -275,20 +281,19 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
             if (cl.safe)
                 break;
             mg_glob_qualname(ev->glob, q, sizeof(q));
-            snprintf(msg, sizeof(msg),
-                     "%s calls %s() of %s %s (%s)",
+            snprintf(msg, sizeof(msg), "%s calls %s() of %s %s (%s)",
                      mg_opcodes[ev->opcode].name, ev->method,
                      t->kind == VK_OBJ && t->u.o->kind == OK_GLOBAL
                          ? "the global"
                          : "an instance of",
                      q, mg_cat_text(cl.cat));
-            st = add(ps,
-                     cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN : cl.sev,
+            st = add(ps, cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN : cl.sev,
                      "pickle-method", ev->offset, ev->glob->module->data,
                      ev->glob->name->data, NULL, msg);
         } else if (t->kind == VK_OBJ && t->u.o->kind != OK_PERSID) {
-            snprintf(msg, sizeof(msg), "%s calls %s() of an object of "
-                                       "unknown type",
+            snprintf(msg, sizeof(msg),
+                     "%s calls %s() of an object of "
+                     "unknown type",
                      mg_opcodes[ev->opcode].name, ev->method);
             st = add(ps, MG_SEV_UNKNOWN, "pickle-method", ev->offset, NULL,
                      NULL, NULL, msg);
@@ -306,8 +311,7 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
             }
             break;
         }
-        st = add(ps, ev->sev, ev->rule, ev->offset, NULL, NULL, NULL,
-                 ev->msg);
+        st = add(ps, ev->sev, ev->rule, ev->offset, NULL, NULL, NULL, ev->msg);
         break;
     case PEV_STRING: {
         const struct mg_str *s = ev->str;
@@ -322,8 +326,8 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
                 bit == IND_SHELL ? MG_SEV_SUSPICIOUS : MG_SEV_INFO;
             if (sev == MG_SEV_SUSPICIOUS && ps->tentative && !ps->relevant)
                 continue; /* junk after a break stays quiet */
-            snprintf(msg, sizeof(msg), "%s in a string: %s",
-                     mg_ind_label(bit), ind);
+            snprintf(msg, sizeof(msg), "%s in a string: %s", mg_ind_label(bit),
+                     ind);
             st = add(ps, sev, mg_ind_rule(bit), ev->offset, NULL, NULL, ind,
                      msg);
             if (st != MG_OK)
@@ -373,7 +377,7 @@ resync(struct mg_stream *s, uint64_t *searched)
         }
         mg_stream_advance(s, n);
         *searched += n;
-    next:;
+next:;
     }
     return 0;
 }
@@ -388,7 +392,8 @@ rewind_mem(struct mg_stream *s, uint64_t off)
 }
 
 enum mg_status
-mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
+mg_pickle_scan_stream(struct mg_ctx *ctx,
+                      struct mg_stream *s,
                       const struct mg_pickle_opts *o,
                       struct mg_pickle_summary *sum)
 {
@@ -417,8 +422,8 @@ mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
     uint64_t searched = 0;
     for (;;) {
         if (idx >= ctx->lim->max_streams) {
-            st = mg_ctx_incomplete(ctx, "max-streams", (int64_t)mg_stream_tell(s),
-                                   NULL);
+            st = mg_ctx_incomplete(ctx, "max-streams",
+                                   (int64_t)mg_stream_tell(s), NULL);
             break;
         }
         if (mg_ctx_expired(ctx)) {
@@ -435,8 +440,8 @@ mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
         if (st == MG_E_LIMIT) {
             st = make_relevant(ps);
             if (st == MG_OK)
-                st = mg_ctx_incomplete(ctx, vm.limit_name,
-                                       (int64_t)res.end_off, NULL);
+                st = mg_ctx_incomplete(ctx, vm.limit_name, (int64_t)res.end_off,
+                                       NULL);
             sum->relevant = 1;
             break;
         }
@@ -481,8 +486,8 @@ mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
                      " (%s); everything before the break was analysed, as "
                      "an unpickler would have run it",
                      idx, res.end_off, res.why);
-            st = add(ps, MG_SEV_SUSPICIOUS, "pickle-broken", res.end_off,
-                     NULL, NULL, NULL, msg);
+            st = add(ps, MG_SEV_SUSPICIOUS, "pickle-broken", res.end_off, NULL,
+                     NULL, NULL, msg);
             if (st != MG_OK)
                 break;
         } else if (after_stop && !trailing_reported) {
@@ -496,8 +501,6 @@ mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
                      NULL, NULL, NULL, msg);
             if (st != MG_OK)
                 break;
-        } else if (o->fallback && idx == 0 && !after_stop) {
-            break; /* not a pickle */
         }
         if (o->single)
             break;
@@ -591,5 +594,4 @@ pickle_scan(struct mg_ctx *ctx, struct mg_input *in)
     return st;
 }
 
-const struct mg_format mg_format_pickle = {"pickle", pickle_probe,
-                                           pickle_scan};
+const struct mg_format mg_format_pickle = {"pickle", pickle_probe, pickle_scan};

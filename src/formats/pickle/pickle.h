@@ -14,11 +14,12 @@
 #include "pickle/vm.h"
 
 struct mg_pickle_opts {
-    int fallback;  /* input not claimed by any format: a first stream that
-                      breaks before anything relevant is not a pickle */
-    int single;    /* one stream only: no trailing-data check, no resync */
+    int fallback; /* input not claimed by any format: a first stream that
+                     breaks before anything relevant is not a pickle */
+    int single;   /* one stream only: no trailing-data check, no resync */
     /* Called at each STOP with the machine still holding the values. */
-    enum mg_status (*on_stop)(void *user, struct mg_pvm *vm,
+    enum mg_status (*on_stop)(void *user,
+                              struct mg_pvm *vm,
                               const struct mg_pvm_result *res);
     /* Called for every event after the scan layer has seen it. */
     mg_pvm_cb on_event;
@@ -26,21 +27,21 @@ struct mg_pickle_opts {
 };
 
 struct mg_pickle_summary {
-    unsigned streams;   /* streams that reached STOP */
-    unsigned broken;    /* streams reported broken */
-    int relevant;       /* anything pickle-like was found */
-    int empty;          /* no byte at all */
-    uint64_t end_off;   /* where the last stream ended */
+    unsigned streams; /* streams that reached STOP */
+    unsigned broken;  /* streams reported broken */
+    int relevant;     /* anything pickle-like was found */
+    int empty;        /* no byte at all */
+    uint64_t end_off; /* where the last stream ended */
     int last_proto;
 };
 
-enum mg_status mg_pickle_scan_stream(struct mg_ctx *ctx, struct mg_stream *s,
+enum mg_status mg_pickle_scan_stream(struct mg_ctx *ctx,
+                                     struct mg_stream *s,
                                      const struct mg_pickle_opts *o,
                                      struct mg_pickle_summary *sum);
 
 /* For inputs no format claims: scan as pickle, else classify as text or
    unrecognised data. */
-enum mg_status mg_pickle_scan_fallback(struct mg_ctx *ctx,
-                                       struct mg_input *in);
+enum mg_status mg_pickle_scan_fallback(struct mg_ctx *ctx, struct mg_input *in);
 
 #endif

@@ -1,0 +1,92 @@
+"""CPython as an oracle for the globals a pickle makes the unpickler look
+up, without importing or calling anything.
+
+find_class is overridden to record (module, name) and return an inert
+stand-in class: calling it, reading attributes, BUILD, APPEND, SETITEM all
+return more stand-ins. Nothing is imported, nothing real is called. The C
+unpickler (pickle.Unpickler) is used, as torch.load and pickle.load do.
+Python 2 name mapping is applied by the default find_class only; the
+recorder sees raw names, so callers compare against both raw and mapped.
+"""
+import _compat_pickle
+import io
+import pickle
+
+
+class _Meta(type):
+    def __getattr__(cls, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _new_standin(f"{cls.__name__}.{name}")
+
+    def __call__(cls, *args, **kwargs):
+        return type.__call__(cls)
+
+
+def _new_standin(label):
+    return _Meta(label, (StandIn,), {})
+
+
+class StandIn:
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _new_standin(name)
+
+    def __call__(self, *args, **kwargs):
+        return StandIn()
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def __getitem__(self, key):
+        return StandIn()
+
+    def append(self, x):
+        pass
+
+    def extend(self, xs):
+        pass
+
+    def add(self, x):
+        pass
+
+
+class Recorder(pickle.Unpickler):
+    def __init__(self, f):
+        super().__init__(f)
+        self.seen = []
+
+    def find_class(self, module, name):
+        self.seen.append((module, name))
+        return _new_standin(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        return StandIn()
+
+
+def mapped(module, name):
+    """The names CPython's find_class uses for protocol < 3."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    if module in _compat_pickle.IMPORT_MAPPING:
+        return _compat_pickle.IMPORT_MAPPING[module], name
+    return module, name
+
+
+def globals_looked_up(data):
+    """(globals, error): every (module, name) find_class received, in
+    order, and the exception that ended the load (None if it completed).
+    Only the first pickle of data is loaded, as pickle.loads does."""
+    r = Recorder(io.BytesIO(data))
+    err = None
+    try:
+        r.load()
+    except RecursionError as e:
+        err = e
+    except Exception as e:  # noqa: BLE001 - any error ends the stream
+        err = e
+    return r.seen, err

@@ -28,12 +28,11 @@
 
 struct sb_cli {
     struct opt_list allow_write, setenv;
-    const char *allow_net, *events, *mode, *torch_load, *pickle_load,
-        *python;
+    const char *allow_net, *events, *mode, *torch_load, *pickle_load, *python;
     uint64_t timeout;
     int no_ns, no_landlock, no_seccomp, unsafe, probe, help;
-    FILE *ev;                 /* --events, or NULL: text to stderr */
-    const char *const *argv;  /* of the target */
+    FILE *ev;                /* --events, or NULL: text to stderr */
+    const char *const *argv; /* of the target */
     const struct mg_sandbox_options *opt;
 };
 
@@ -107,8 +106,7 @@ on_event(void *user, const struct mg_sandbox_event *e)
                 fprintf(stderr, " %s=%lld", a->key, (long long)a->i);
                 break;
             case MG_ARG_HEX:
-                fprintf(stderr, " %s=0x%llx", a->key,
-                        (unsigned long long)a->u);
+                fprintf(stderr, " %s=0x%llx", a->key, (unsigned long long)a->u);
                 break;
             case MG_ARG_STR:
                 fprintf(stderr, " %s=", a->key);
@@ -126,8 +124,9 @@ on_event(void *user, const struct mg_sandbox_event *e)
         return;
     }
     FILE *f = c->ev;
-    fprintf(f, "{\"type\":\"event\",\"seq\":%llu,\"ts\":%.3f,\"tid\":%d,"
-               "\"tgid\":%d,\"comm\":",
+    fprintf(f,
+            "{\"type\":\"event\",\"seq\":%llu,\"ts\":%.3f,\"tid\":%d,"
+            "\"tgid\":%d,\"comm\":",
             (unsigned long long)e->seq, e->ts, e->tid, e->tgid);
     json_str(f, e->comm);
     fputs(",\"exe\":", f);
@@ -240,8 +239,7 @@ exit_status(enum mg_status st, const struct mg_sandbox_result *r)
 }
 
 static void
-summary(struct sb_cli *c, const struct mg_sandbox_result *r, int rc,
-        int ran)
+summary(struct sb_cli *c, const struct mg_sandbox_result *r, int rc, int ran)
 {
     char buf[64];
     FILE *f = stderr;
@@ -270,8 +268,8 @@ summary(struct sb_cli *c, const struct mg_sandbox_result *r, int rc,
                 (unsigned long long)r->by_rule[i].attempts);
     fputc('\n', f);
     if (r->exec_errno)
-        fprintf(f, "modelgate sandbox: could not execute %s: %s\n",
-                c->argv[0], strerror(r->exec_errno));
+        fprintf(f, "modelgate sandbox: could not execute %s: %s\n", c->argv[0],
+                strerror(r->exec_errno));
     fprintf(f, "modelgate sandbox: target %s after %.2f s; exit %d\n",
             end_text(r, buf, sizeof(buf)), r->seconds, rc);
 record:
@@ -286,8 +284,7 @@ record:
         fprintf(c->ev, ",\"duration\":%.3f", r->seconds);
         isolation_json(c->ev, r);
         fprintf(c->ev, ",\"attempts\":%llu,\"denied\":%llu,\"rules\":{",
-                (unsigned long long)r->attempts,
-                (unsigned long long)r->denied);
+                (unsigned long long)r->attempts, (unsigned long long)r->denied);
         for (size_t i = 0; i < r->n_rules; i++) {
             if (i)
                 fputc(',', c->ev);
@@ -348,8 +345,11 @@ events_inside_allowed(const char *events, const struct opt_list *allow)
 /* Fill argv: the general form, or a python -c for --torch-load and
    --pickle-load. Returns 0, or 2 after a message. */
 static int
-target_argv(struct sb_cli *c, const struct opt_list *pos, const char **argv,
-            char *exe, char *file)
+target_argv(struct sb_cli *c,
+            const struct opt_list *pos,
+            const char **argv,
+            char *exe,
+            char *file)
 {
     const char *load = c->torch_load ? c->torch_load : c->pickle_load;
     if ((c->torch_load && c->pickle_load) || (load && pos->n > 0) ||
@@ -408,14 +408,14 @@ cmd_sandbox(int argc, char **argv)
          "kill the target after S seconds of wall-clock time (default 120)",
          &c.timeout, NULL},
         {"events", 0, OPT_STRING, "FILE",
-         "write one JSON object per attempt to FILE (JSON Lines)",
-         &c.events, NULL},
+         "write one JSON object per attempt to FILE (JSON Lines)", &c.events,
+         NULL},
         {"mode", 0, OPT_STRING, "MODE",
          "enforce (default: deny) or monitor (allow and record)", &c.mode,
          NULL},
         {"torch-load", 0, OPT_STRING, "FILE",
-         "run python3 -c 'torch.load(FILE, weights_only=False)'",
-         &c.torch_load, NULL},
+         "run python3 -c 'torch.load(FILE, weights_only=False)'", &c.torch_load,
+         NULL},
         {"pickle-load", 0, OPT_STRING, "FILE",
          "run python3 -c 'pickle.load(open(FILE, \"rb\"))'", &c.pickle_load,
          NULL},
@@ -430,8 +430,8 @@ cmd_sandbox(int argc, char **argv)
          "do not use namespaces (the fallback rung without them)", &c.no_ns,
          NULL},
         {"no-landlock", 0, OPT_FLAG, NULL,
-         "do not use Landlock (the fallback rung without it)",
-         &c.no_landlock, NULL},
+         "do not use Landlock (the fallback rung without it)", &c.no_landlock,
+         NULL},
         {"no-seccomp", 0, OPT_FLAG, NULL,
          "do not use the seccomp supervisor (refused without "
          "--unsafe-no-sandbox)",
@@ -522,8 +522,7 @@ cmd_sandbox(int argc, char **argv)
             rc = EXIT_ERROR;
             goto out;
         }
-        int fd = open(c.events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      0644);
+        int fd = open(c.events, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0 || (c.ev = fdopen(fd, "w")) == NULL) {
             fprintf(stderr, "modelgate sandbox: %s: %s\n", c.events,
                     strerror(errno));

@@ -47,8 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t ptrs[SB_ARGV_MAX];
         size_t n;
         int term;
-        if (sb_decode_ptrs(data, size, ptrs, SB_ARGV_MAX, &n, &term) ==
-                MG_OK &&
+        if (sb_decode_ptrs(data, size, ptrs, SB_ARGV_MAX, &n, &term) == MG_OK &&
             n > SB_ARGV_MAX)
             __builtin_trap();
         break;

@@ -69,10 +69,10 @@ MG_API const char *mg_sandbox_isolation_name(enum mg_sandbox_isolation i);
 
 /** What the running kernel offers (mg_sandbox_probe()). */
 struct mg_sandbox_features {
-    int user_namespaces; /**< clone(CLONE_NEWUSER|...) works */
-    int landlock_abi;    /**< 0 when Landlock is unavailable */
-    int seccomp_notify;  /**< user notification with CONTINUE and
-                              pidfd_getfd (Linux >= 5.6) */
+    int user_namespaces;            /**< clone(CLONE_NEWUSER|...) works */
+    int landlock_abi;               /**< 0 when Landlock is unavailable */
+    int seccomp_notify;             /**< user notification with CONTINUE and
+                                         pidfd_getfd (Linux >= 5.6) */
     enum mg_sandbox_isolation best; /**< best rung these allow */
 };
 
@@ -254,8 +254,8 @@ MG_API enum mg_status mg_sandbox_run(struct mg_sandbox *sb,
  * Returns MG_OK, MG_E_IO when nothing suitable was found, MG_E_LIMIT when
  * buf is too small.
  */
-MG_API enum mg_status mg_sandbox_resolve(const char *cmd, int skip_scripts,
-                                         char *buf, size_t buflen);
+MG_API enum mg_status
+mg_sandbox_resolve(const char *cmd, int skip_scripts, char *buf, size_t buflen);
 
 #ifdef __cplusplus
 }

@@ -45,10 +45,9 @@ sb_caps_drop_all(void)
             return -1;
         }
     }
-    unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
-                         SECBIT_NO_SETUID_FIXUP |
-                         SECBIT_NO_SETUID_FIXUP_LOCKED |
-                         SECBIT_KEEP_CAPS_LOCKED;
+    unsigned long bits =
+        SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+        SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED;
     if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0)
         return -1;
     struct __user_cap_data_struct z[2] = {{0}};

@@ -106,7 +106,9 @@ sb_decode_sockaddr(const uint8_t *p, size_t len, struct sb_addr *out)
 }
 
 enum mg_status
-sb_decode_msghdr(const uint8_t *p, size_t len, uint64_t *name,
+sb_decode_msghdr(const uint8_t *p,
+                 size_t len,
+                 uint64_t *name,
                  uint32_t *namelen)
 {
     /* struct msghdr on LP64: void *msg_name; socklen_t msg_namelen; ... */
@@ -119,8 +121,12 @@ sb_decode_msghdr(const uint8_t *p, size_t len, uint64_t *name,
 }
 
 enum mg_status
-sb_decode_ptrs(const uint8_t *p, size_t len, uint64_t *out, size_t max,
-               size_t *n, int *terminated)
+sb_decode_ptrs(const uint8_t *p,
+               size_t len,
+               uint64_t *out,
+               size_t max,
+               size_t *n,
+               int *terminated)
 {
     struct mg_reader r;
     rd_init(&r, p, len);

@@ -40,13 +40,18 @@ finish_blocking(int s)
 }
 
 int
-sb_emulate_connect(int notify_fd, uint64_t id, int tid, int tgid, int fd,
-                   const uint8_t *addr, size_t len)
+sb_emulate_connect(int notify_fd,
+                   uint64_t id,
+                   int tid,
+                   int tgid,
+                   int fd,
+                   const uint8_t *addr,
+                   size_t len)
 {
     /* A thread may have its own descriptor table (clone without
        CLONE_FILES): take the fd from the calling thread. */
-    int pidfd = (int)syscall(SYS_pidfd_open, tid,
-                             tid == tgid ? 0 : PIDFD_THREAD);
+    int pidfd =
+        (int)syscall(SYS_pidfd_open, tid, tid == tgid ? 0 : PIDFD_THREAD);
     if (pidfd < 0)
         return EACCES;
     int s = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
@@ -63,9 +68,8 @@ sb_emulate_connect(int notify_fd, uint64_t id, int tid, int tgid, int fd,
     int blocking = fl >= 0 && !(fl & O_NONBLOCK);
     if (blocking)
         fcntl(s, F_SETFL, fl | O_NONBLOCK);
-    rc = connect(s, (const struct sockaddr *)addr, (socklen_t)len) == 0
-             ? 0
-             : errno;
+    rc = connect(s, (const struct sockaddr *)addr, (socklen_t)len) == 0 ? 0
+                                                                        : errno;
     if (blocking && rc == EINPROGRESS)
         rc = finish_blocking(s);
     if (blocking)

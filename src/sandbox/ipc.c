@@ -16,8 +16,8 @@
 #include "sandbox/sandbox.h"
 
 static const char *const stage_names[] = {
-    "?",      "sync",     "mount",   "loopback", "setsid", "rlimit",
-    "caps",   "no-new-privs", "landlock", "seccomp", "chdir",  "execve"};
+    "?",    "sync",         "mount",    "loopback", "setsid", "rlimit",
+    "caps", "no-new-privs", "landlock", "seccomp",  "chdir",  "execve"};
 
 const char *
 sb_stage_name(uint32_t stage)
@@ -41,8 +41,7 @@ payload_len(enum sb_msg_type t)
 }
 
 enum mg_status
-sb_ipc_decode(const uint8_t *buf, size_t len, struct sb_msg *out,
-              size_t *used)
+sb_ipc_decode(const uint8_t *buf, size_t len, struct sb_msg *out, size_t *used)
 {
     struct mg_reader r;
     rd_init(&r, buf, len);

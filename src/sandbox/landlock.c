@@ -74,8 +74,8 @@ add_path(int ruleset, const char *path, uint64_t access)
         return -1;
     struct sb_ll_path_beneath_attr pb = {.allowed_access = access,
                                          .parent_fd = fd};
-    long rc = syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH,
-                      &pb, 0);
+    long rc =
+        syscall(SYS_landlock_add_rule, ruleset, LL_RULE_PATH_BENEATH, &pb, 0);
     int e = errno;
     close(fd);
     errno = e;

@@ -32,8 +32,8 @@ sb_mem_read(int memfd, uint64_t addr, void *buf, size_t len)
     if (addr > INT64_MAX || len > INT64_MAX - addr)
         return -1;
     while (done < len) {
-        ssize_t k = pread(memfd, (char *)buf + done, len - done,
-                          (off_t)(addr + done));
+        ssize_t k =
+            pread(memfd, (char *)buf + done, len - done, (off_t)(addr + done));
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -44,8 +44,7 @@ sb_mem_read(int memfd, uint64_t addr, void *buf, size_t len)
 }
 
 long
-sb_mem_read_str(int memfd, uint64_t addr, char *buf, size_t cap,
-                int *truncated)
+sb_mem_read_str(int memfd, uint64_t addr, char *buf, size_t cap, int *truncated)
 {
     /* Page by page: a string may end just before an unmapped page, and
        one large read across it would fail. */
@@ -133,8 +132,7 @@ sb_proc_tgid(int tid)
             size_t i = 5;
             while (i < len && (line[i] == '\t' || line[i] == ' '))
                 i++;
-            for (; i < len && line[i] >= '0' && line[i] <= '9' &&
-                   v < 100000000;
+            for (; i < len && line[i] >= '0' && line[i] <= '9' && v < 100000000;
                  i++)
                 v = v * 10 + (line[i] - '0');
             return v > 0 ? (int)v : -1;

@@ -21,8 +21,8 @@
 
 #include "sandbox/sandbox.h"
 
-#define SB_NS_FLAGS                                                           \
-    (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS |              \
+#define SB_NS_FLAGS                                              \
+    (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | \
      CLONE_NEWIPC | CLONE_NEWUTS)
 
 pid_t
@@ -30,8 +30,8 @@ sb_ns_clone(void)
 {
     /* x86_64 and aarch64 order: flags, stack, parent_tid, child_tid, tls.
        A NULL stack makes it fork-like. */
-    return (pid_t)syscall(SYS_clone, (unsigned long)(SB_NS_FLAGS | SIGCHLD),
-                          0, 0, 0, 0);
+    return (pid_t)syscall(SYS_clone, (unsigned long)(SB_NS_FLAGS | SIGCHLD), 0,
+                          0, 0, 0);
 }
 
 static int

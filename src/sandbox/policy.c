@@ -29,11 +29,14 @@
 
 #define NO (-1)
 /* name, class, dirfd, path, dirfd2, path2, flags, rule */
-#define E(n, cls, d, p, d2, p2, f, rule) {SYS_##n, #n, cls, d, p, d2, p2, f, rule}
-#define PRIV(n, rule) E(n, SB_PRIV, NO, NO, NO, NO, NO, rule)
+#define E(n, cls, d, p, d2, p2, f, rule)        \
+    {                                           \
+        SYS_##n, #n, cls, d, p, d2, p2, f, rule \
+    }
+#define PRIV(n, rule)    E(n, SB_PRIV, NO, NO, NO, NO, NO, rule)
 #define PATH1(n, cls, p) E(n, cls, NO, p, NO, NO, NO, NULL)
-#define AT1(n, cls) E(n, cls, 0, 1, NO, NO, NO, NULL)
-#define FD1(n, cls) E(n, cls, NO, NO, NO, NO, NO, NULL)
+#define AT1(n, cls)      E(n, cls, 0, 1, NO, NO, NO, NULL)
+#define FD1(n, cls)      E(n, cls, NO, NO, NO, NO, NO, NULL)
 
 static const struct sb_sysinfo table[] = {
     E(execve, SB_EXEC, NO, 0, NO, NO, NO, NULL),
@@ -167,13 +170,17 @@ sb_sys_lookup(int nr)
 static const char *const unix_allowed[] = {"/var/run/nscd/socket",
                                            "/run/nscd/socket"};
 
-#define NS_FLAGS                                                              \
-    ((uint64_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |   \
+#define NS_FLAGS                                                            \
+    ((uint64_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | \
                 CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP))
 
 static void
-set(struct sb_verdict *v, const char *rule, const char *cat, const char *sev,
-    int deny, int err)
+set(struct sb_verdict *v,
+    const char *rule,
+    const char *cat,
+    const char *sev,
+    int deny,
+    int err)
 {
     v->rule = rule;
     v->category = cat;
@@ -193,8 +200,10 @@ beneath_any(const struct sb_ctx *c, const char *p)
 }
 
 static void
-decide_net(const struct sb_ctx *c, const struct sb_sysinfo *si,
-           const struct sb_decoded *d, struct sb_verdict *v)
+decide_net(const struct sb_ctx *c,
+           const struct sb_sysinfo *si,
+           const struct sb_decoded *d,
+           struct sb_verdict *v)
 {
     const int is_bind = si->cls == SB_BIND;
     const int is_connect = si->cls == SB_CONNECT;
@@ -235,13 +244,14 @@ decide_net(const struct sb_ctx *c, const struct sb_sysinfo *si,
             EACCES);
         return;
     }
-    set(v, is_bind ? "net.bind" : "net.outbound", "network", "high", 1,
-        EACCES);
+    set(v, is_bind ? "net.bind" : "net.outbound", "network", "high", 1, EACCES);
 }
 
 static void
-decide_fs(const struct sb_ctx *c, const struct sb_sysinfo *si,
-          const struct sb_decoded *d, struct sb_verdict *v)
+decide_fs(const struct sb_ctx *c,
+          const struct sb_sysinfo *si,
+          const struct sb_decoded *d,
+          struct sb_verdict *v)
 {
     if (!d->have_rpath || (si->path2 != NO && !d->have_rpath2)) {
         set(v, "fs.write_unresolved", "filesystem", "medium", 1, EACCES);
@@ -265,8 +275,10 @@ decide_fs(const struct sb_ctx *c, const struct sb_sysinfo *si,
 }
 
 void
-sb_decide(const struct sb_ctx *c, const struct sb_sysinfo *si,
-          const struct sb_call *call, const struct sb_decoded *d,
+sb_decide(const struct sb_ctx *c,
+          const struct sb_sysinfo *si,
+          const struct sb_call *call,
+          const struct sb_decoded *d,
           struct sb_verdict *v)
 {
     memset(v, 0, sizeof(*v));

@@ -24,8 +24,8 @@ mg_sandbox_probe(struct mg_sandbox_features *out)
         if (waitpid(pid, &st, 0) == pid && WIFEXITED(st))
             out->user_namespaces = 1;
     }
-    out->best = !out->seccomp_notify   ? MG_ISOLATION_NONE
-                : !out->landlock_abi   ? MG_ISOLATION_NO_LANDLOCK
+    out->best = !out->seccomp_notify    ? MG_ISOLATION_NONE
+                : !out->landlock_abi    ? MG_ISOLATION_NO_LANDLOCK
                 : !out->user_namespaces ? MG_ISOLATION_NO_NAMESPACES
                                         : MG_ISOLATION_FULL;
 }

@@ -4,6 +4,8 @@
  * child (child.c), hands it the id maps and its go, takes the listener
  * with pidfd_getfd and supervises (supervisor.c).
  */
+#include "sandbox/sandbox.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,7 +23,6 @@
 
 #include "core/alloc.h"
 #include "io/ckd.h"
-#include "sandbox/sandbox.h"
 
 static const char *const isolation_names[] = {"full", "no-namespaces",
                                               "no-landlock", "unmonitored"};
@@ -100,12 +101,12 @@ mg_sandbox_new(const struct mg_sandbox_options *opt, struct mg_sandbox **out)
         char *real = realpath(opt->allow_write[i], NULL);
         struct stat st;
         if (real == NULL || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            free(real);
+            free(real); /* libc-owned: realpath */
             return sb_error(sb, MG_E_INVALID, "%s: not a folder",
                             opt->allow_write[i]);
         }
         sb->allow[sb->nallow] = mg_strdup(real);
-        free(real);
+        free(real); /* libc-owned: realpath */
         if (sb->allow[sb->nallow] == NULL)
             return sb_error(sb, MG_E_NOMEM, "out of memory");
         sb->nallow++;
@@ -117,9 +118,8 @@ mg_sandbox_new(const struct mg_sandbox_options *opt, struct mg_sandbox **out)
 
 /* ---- the environment of the target ---- */
 
-static const char *const default_env[] = {
-    "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent",
-    "LANG=C.UTF-8"};
+static const char *const default_env[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
+                                          "HOME=/nonexistent", "LANG=C.UTF-8"};
 
 static int
 env_has(char **env, size_t n, const char *entry)
@@ -134,7 +134,8 @@ env_has(char **env, size_t n, const char *entry)
 /* The caller's entries first, then the defaults they did not set. The
    strings are borrowed (or static); only the array is allocated. */
 static char **
-build_env(const struct mg_sandbox *sb, const struct mg_sandbox_options *o,
+build_env(const struct mg_sandbox *sb,
+          const struct mg_sandbox_options *o,
           char *tmpdir)
 {
     size_t n = 0, cap = o->n_env + 5;
@@ -197,8 +198,8 @@ handshake(struct sb_run *run, int want_seccomp)
         return start_fail(run, "unexpected message from the child", EPROTO);
     res->landlock_abi = (int)m.landlock_abi;
     if (want_seccomp) {
-        run->notify_fd = (int)syscall(SYS_pidfd_getfd, run->pidfd,
-                                      (int)m.notify_fd, 0);
+        run->notify_fd =
+            (int)syscall(SYS_pidfd_getfd, run->pidfd, (int)m.notify_fd, 0);
         if (run->notify_fd < 0)
             return start_fail(run, "taking the seccomp listener", errno);
         fcntl(run->notify_fd, F_SETFD, FD_CLOEXEC);
@@ -210,7 +211,8 @@ handshake(struct sb_run *run, int want_seccomp)
 }
 
 enum mg_status
-mg_sandbox_run(struct mg_sandbox *sb, const char *const *argv,
+mg_sandbox_run(struct mg_sandbox *sb,
+               const char *const *argv,
                struct mg_sandbox_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -352,8 +354,7 @@ static enum mg_status
 take(const char *cand, int skip_scripts, char *buf, size_t buflen)
 {
     struct stat st;
-    if (access(cand, X_OK) != 0 || stat(cand, &st) != 0 ||
-        !S_ISREG(st.st_mode))
+    if (access(cand, X_OK) != 0 || stat(cand, &st) != 0 || !S_ISREG(st.st_mode))
         return MG_E_IO;
     char *real = realpath(cand, NULL);
     if (real == NULL)
@@ -365,13 +366,12 @@ take(const char *cand, int skip_scripts, char *buf, size_t buflen)
         rc = MG_E_LIMIT;
     else
         memcpy(buf, real, strlen(real) + 1);
-    free(real);
+    free(real); /* libc-owned: realpath */
     return rc;
 }
 
 enum mg_status
-mg_sandbox_resolve(const char *cmd, int skip_scripts, char *buf,
-                   size_t buflen)
+mg_sandbox_resolve(const char *cmd, int skip_scripts, char *buf, size_t buflen)
 {
     if (cmd == NULL || cmd[0] == '\0' || buflen == 0)
         return MG_E_INVALID;

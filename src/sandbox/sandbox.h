@@ -20,15 +20,16 @@
 #include "modelgate/mg_sandbox.h"
 
 /* Internal caps (not user settings). */
-#define SB_PATH_MAX      4096u /* bytes of a path read from the target */
-#define SB_ARGV_MAX      32u   /* argv entries reported per exec */
-#define SB_ARG_MAX       256u  /* bytes kept of one argv entry */
-#define SB_ARGBUF        4096u /* bytes of all argv entries of one event */
-#define SB_SOCKADDR_MAX  128u  /* sizeof(struct sockaddr_storage) */
-#define SB_MMSG_MAX      16u   /* sendmmsg entries inspected */
+#define SB_PATH_MAX        4096u  /* bytes of a path read from the target */
+#define SB_ARGV_MAX        32u    /* argv entries reported per exec */
+#define SB_ARG_MAX         256u   /* bytes kept of one argv entry */
+#define SB_ARGBUF          4096u  /* bytes of all argv entries of one event */
+#define SB_SOCKADDR_MAX    128u   /* sizeof(struct sockaddr_storage) */
+#define SB_MMSG_MAX        16u    /* sendmmsg entries inspected */
 #define SB_CONNECT_WAIT_MS 10000u /* an emulated connect waits at most */
-#define SB_DRAIN_MS      2000u /* after the target exits, wait for the
-                                  rest of its tree this long */
+#define SB_DRAIN_MS                               \
+    2000u /* after the target exits, wait for the \
+             rest of its tree this long */
 
 struct mg_sandbox {
     struct mg_sandbox_options opt; /* allow_write/env/cwd not kept */
@@ -84,18 +85,18 @@ const struct sb_sysinfo *sb_sys_lookup(int nr);
 
 /* A socket address decoded from the target (decode.c). */
 struct sb_addr {
-    int family;      /* AF_*, -1 when not read */
-    char text[160];  /* "192.0.2.1", "::1", "/run/x", "@abstract" */
-    int port;        /* -1 when none */
-    int loopback;    /* 127/8, ::1, ::ffff:127/104 */
-    int unix_path;   /* AF_UNIX with a path (not abstract, not unnamed) */
+    int family;     /* AF_*, -1 when not read */
+    char text[160]; /* "192.0.2.1", "::1", "/run/x", "@abstract" */
+    int port;       /* -1 when none */
+    int loopback;   /* 127/8, ::1, ::ffff:127/104 */
+    int unix_path;  /* AF_UNIX with a path (not abstract, not unnamed) */
 };
 
 /* Everything decoded for one call; strings are from the target. */
 struct sb_decoded {
     int have_path, have_rpath, have_path2, have_rpath2;
-    char path[SB_PATH_MAX];   /* as passed */
-    char rpath[SB_PATH_MAX];  /* absolute, normalised (for decisions) */
+    char path[SB_PATH_MAX];  /* as passed */
+    char rpath[SB_PATH_MAX]; /* absolute, normalised (for decisions) */
     char path2[SB_PATH_MAX];
     char rpath2[SB_PATH_MAX];
     int have_addr;
@@ -136,24 +137,31 @@ struct sb_verdict {
 };
 
 /* Pure: decide on a call from its registers and decoded arguments. */
-void sb_decide(const struct sb_ctx *c, const struct sb_sysinfo *si,
-               const struct sb_call *call, const struct sb_decoded *d,
+void sb_decide(const struct sb_ctx *c,
+               const struct sb_sysinfo *si,
+               const struct sb_call *call,
+               const struct sb_decoded *d,
                struct sb_verdict *v);
 
 /* ---- decode.c: pure decoders of bytes read from the target ---- */
-enum mg_status sb_decode_sockaddr(const uint8_t *p, size_t len,
-                                  struct sb_addr *out);
+enum mg_status
+sb_decode_sockaddr(const uint8_t *p, size_t len, struct sb_addr *out);
 /* struct msghdr: msg_name and msg_namelen. */
-enum mg_status sb_decode_msghdr(const uint8_t *p, size_t len,
-                                uint64_t *name, uint32_t *namelen);
+enum mg_status sb_decode_msghdr(const uint8_t *p,
+                                size_t len,
+                                uint64_t *name,
+                                uint32_t *namelen);
 /* Pointers of a NULL-terminated array (argv): up to max, *n found,
-   *terminated when the NULL was inside p. */
-enum mg_status sb_decode_ptrs(const uint8_t *p, size_t len, uint64_t *out,
-                              size_t max, size_t *n, int *terminated);
+ *terminated when the NULL was inside p. */
+enum mg_status sb_decode_ptrs(const uint8_t *p,
+                              size_t len,
+                              uint64_t *out,
+                              size_t max,
+                              size_t *n,
+                              int *terminated);
 /* base + "/" + rel, then "." "..", "//" removed; 0 or -1 when too long
    or base is not absolute. rel absolute: base is ignored. */
-int sb_path_normalize(const char *base, const char *rel, char *out,
-                      size_t cap);
+int sb_path_normalize(const char *base, const char *rel, char *out, size_t cap);
 /* 1 when path is dir or below it (both normalised). */
 int sb_path_beneath(const char *path, const char *dir);
 const char *sb_family_name(int family);
@@ -164,8 +172,8 @@ int sb_mem_open(int tid);
 int sb_mem_read(int memfd, uint64_t addr, void *buf, size_t len);
 /* NUL-terminated string at addr, page by page, at most cap-1 bytes:
    returns its length, -1 when unreadable; *truncated when cut. */
-long sb_mem_read_str(int memfd, uint64_t addr, char *buf, size_t cap,
-                     int *truncated);
+long sb_mem_read_str(
+    int memfd, uint64_t addr, char *buf, size_t cap, int *truncated);
 int sb_proc_readlink(int tid, const char *what, char *buf, size_t cap);
 int sb_proc_tgid(int tid);
 void sb_proc_comm(int tid, char *buf, size_t cap);
@@ -204,8 +212,8 @@ struct sb_msg {
 };
 /* Decode one message from buf. MG_E_TRUNCATED: need more bytes;
    MG_E_MALFORMED: not a valid message; *used bytes consumed on MG_OK. */
-enum mg_status sb_ipc_decode(const uint8_t *buf, size_t len,
-                             struct sb_msg *out, size_t *used);
+enum mg_status
+sb_ipc_decode(const uint8_t *buf, size_t len, struct sb_msg *out, size_t *used);
 /* Encode into buf (SB_MSG_MAX bytes); returns the length. */
 size_t sb_ipc_encode(const struct sb_msg *m, uint8_t *buf);
 int sb_ipc_send(int fd, const struct sb_msg *m);
@@ -242,8 +250,8 @@ int sb_ns_loopback_up(void);
 int sb_caps_drop_all(void);
 int sb_rlimits_apply(uint64_t fsize, uint64_t nofile, uint64_t cpu);
 int sb_landlock_abi(void);
-int sb_landlock_apply(int abi, char *const *allow, size_t nallow,
-                      int handle_tcp);
+int
+sb_landlock_apply(int abi, char *const *allow, size_t nallow, int handle_tcp);
 /* Load the filters; *notify_fd receives the listener. 0 or -errno. */
 int sb_seccomp_install(int *notify_fd);
 int sb_seccomp_notify_available(void);
@@ -255,14 +263,19 @@ int sb_notif_recv(int fd, struct sb_notif *n, struct sb_call *out);
 int sb_notif_id_valid(int fd, uint64_t id);
 /* cont: SECCOMP_USER_NOTIF_FLAG_CONTINUE; else err (>0: fails with
    -err, 0: returns val). 0, or -errno. */
-int sb_notif_respond(int fd, struct sb_notif *n, uint64_t id, int cont,
-                     int err, int64_t val);
+int sb_notif_respond(
+    int fd, struct sb_notif *n, uint64_t id, int cont, int err, int64_t val);
 
 /* ---- emulate.c ---- */
 /* connect(fd of thread tid, addr) done by the supervisor, with its own
    copy of addr: returns 0 or a positive errno to give the target. */
-int sb_emulate_connect(int notify_fd, uint64_t id, int tid, int tgid, int fd,
-                       const uint8_t *addr, size_t len);
+int sb_emulate_connect(int notify_fd,
+                       uint64_t id,
+                       int tid,
+                       int tgid,
+                       int fd,
+                       const uint8_t *addr,
+                       size_t len);
 
 /* ---- supervisor.c ---- */
 struct sb_run {

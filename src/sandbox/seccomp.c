@@ -86,11 +86,15 @@ install_newer_wall(void)
 /* One condition, fully initialised (libseccomp's SCMP_A* macros leave
    datum_b out for two-operand comparisons). */
 static int
-rule1(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned arg,
-      enum scmp_compare op, uint64_t a, uint64_t b)
+rule1(scmp_filter_ctx ctx,
+      uint32_t action,
+      int nr,
+      unsigned arg,
+      enum scmp_compare op,
+      uint64_t a,
+      uint64_t b)
 {
-    struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a,
-                             .datum_b = b};
+    struct scmp_arg_cmp c = {.arg = arg, .op = op, .datum_a = a, .datum_b = b};
     return seccomp_rule_add_array(ctx, action, nr, 1, &c);
 }
 
@@ -101,10 +105,9 @@ add_rules(scmp_filter_ctx ctx, const struct sb_sysinfo *si)
     int rc = 0;
     switch (si->cls) {
     case SB_CLONE: {
-        static const uint64_t ns[] = {CLONE_NEWNS,   CLONE_NEWUTS,
-                                      CLONE_NEWIPC,  CLONE_NEWUSER,
-                                      CLONE_NEWPID,  CLONE_NEWNET,
-                                      CLONE_NEWCGROUP};
+        static const uint64_t ns[] = {
+            CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
+            CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
         rc = rule1(ctx, N, si->nr, 0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
         for (size_t i = 0; rc == 0 && i < sizeof(ns) / sizeof(ns[0]); i++)
             rc = rule1(ctx, N, si->nr, 0, SCMP_CMP_MASKED_EQ, ns[i], ns[i]);
@@ -121,8 +124,8 @@ add_rules(scmp_filter_ctx ctx, const struct sb_sysinfo *si)
             return seccomp_rule_add(ctx, N, si->nr, 0);
         static const uint64_t wr[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC};
         for (size_t i = 0; rc == 0 && i < sizeof(wr) / sizeof(wr[0]); i++)
-            rc = rule1(ctx, N, si->nr, (unsigned)si->flags,
-                       SCMP_CMP_MASKED_EQ, wr[i], wr[i]);
+            rc = rule1(ctx, N, si->nr, (unsigned)si->flags, SCMP_CMP_MASKED_EQ,
+                       wr[i], wr[i]);
         return rc;
     case SB_EXEC:
     case SB_FORK:
@@ -238,8 +241,8 @@ sb_notif_id_valid(int fd, uint64_t id)
 }
 
 int
-sb_notif_respond(int fd, struct sb_notif *n, uint64_t id, int cont, int err,
-                 int64_t val)
+sb_notif_respond(
+    int fd, struct sb_notif *n, uint64_t id, int cont, int err, int64_t val)
 {
     memset(n->resp, 0, sizeof(*n->resp));
     n->resp->id = id;

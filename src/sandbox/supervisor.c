@@ -76,8 +76,12 @@ struct sb_scratch {
    the parent directory's symlinks are resolved (in the supervisor's view,
    which is the target's but for /proc); Landlock resolves for real. */
 static int
-resolve(int tid, int dirfd_arg, uint64_t dirfd_reg, const char *path,
-        char *out, struct sb_scratch *s)
+resolve(int tid,
+        int dirfd_arg,
+        uint64_t dirfd_reg,
+        const char *path,
+        char *out,
+        struct sb_scratch *s)
 {
     const char *base = NULL;
     if (path[0] != '/') {
@@ -113,27 +117,33 @@ resolve(int tid, int dirfd_arg, uint64_t dirfd_reg, const char *path,
         if (strcmp(real, "/") != 0)
             memcpy(out, real, rl);
     }
-    free(real);
+    free(real); /* libc-owned: realpath */
     return 0;
 }
 
 /* Read the path argument idx (and its dirfd) into raw/rpath. */
 static void
-read_path(int memfd, const struct sb_call *c, int path_arg, int dirfd_arg,
-          char *raw, char *rpath, int *have, int *have_r,
+read_path(int memfd,
+          const struct sb_call *c,
+          int path_arg,
+          int dirfd_arg,
+          char *raw,
+          char *rpath,
+          int *have,
+          int *have_r,
           struct sb_scratch *s)
 {
     int trunc = 0;
     if (path_arg < 0)
         return;
-    if (sb_mem_read_str(memfd, c->args[path_arg], raw, SB_PATH_MAX,
-                        &trunc) < 0) {
+    if (sb_mem_read_str(memfd, c->args[path_arg], raw, SB_PATH_MAX, &trunc) <
+        0) {
         s->d.read_failed = 1;
         return;
     }
     *have = 1;
     if (trunc)
-        return; /* longer than PATH_MAX: the kernel refuses it too */
+        return;           /* longer than PATH_MAX: the kernel refuses it too */
     if (raw[0] == '\0') { /* AT_EMPTY_PATH: the dirfd itself */
         char what[32];
         if (dirfd_arg < 0)
@@ -143,9 +153,9 @@ read_path(int memfd, const struct sb_call *c, int path_arg, int dirfd_arg,
                   rpath[0] == '/';
         return;
     }
-    *have_r = resolve(c->tid, dirfd_arg,
-                      dirfd_arg >= 0 ? c->args[dirfd_arg] : 0, raw, rpath,
-                      s) == 0;
+    *have_r =
+        resolve(c->tid, dirfd_arg, dirfd_arg >= 0 ? c->args[dirfd_arg] : 0, raw,
+                rpath, s) == 0;
 }
 
 static void
@@ -166,8 +176,7 @@ read_addr(int memfd, uint64_t ptr, uint64_t len, struct sb_scratch *s)
 }
 
 static void
-read_msghdrs(int memfd, const struct sb_call *c, int many,
-             struct sb_scratch *s)
+read_msghdrs(int memfd, const struct sb_call *c, int many, struct sb_scratch *s)
 {
     /* struct mmsghdr is a msghdr (56 bytes on LP64) and an unsigned,
        padded to 64. */
@@ -226,8 +235,8 @@ read_argv(int memfd, uint64_t ptr, struct sb_scratch *s)
         if (cap > SB_ARG_MAX)
             cap = SB_ARG_MAX;
         int trunc;
-        long len = sb_mem_read_str(memfd, ptrs[i], s->d.argbuf + used, cap,
-                                   &trunc);
+        long len =
+            sb_mem_read_str(memfd, ptrs[i], s->d.argbuf + used, cap, &trunc);
         if (len < 0)
             break;
         s->d.argv[s->d.argc++] = s->d.argbuf + used;
@@ -238,7 +247,9 @@ read_argv(int memfd, uint64_t ptr, struct sb_scratch *s)
 }
 
 static void
-decode_call(const struct sb_sysinfo *si, const struct sb_call *c, int memfd,
+decode_call(const struct sb_sysinfo *si,
+            const struct sb_call *c,
+            int memfd,
             struct sb_scratch *s)
 {
     struct sb_decoded *d = &s->d;
@@ -295,32 +306,31 @@ static void
 arg_int(struct evbuild *b, const char *k, int64_t v)
 {
     if (b->n < MG_SANDBOX_MAX_ARGS)
-        b->a[b->n++] = (struct mg_sandbox_arg){.key = k,
-                                               .kind = MG_ARG_INT,
-                                               .i = v};
+        b->a[b->n++] =
+            (struct mg_sandbox_arg){.key = k, .kind = MG_ARG_INT, .i = v};
 }
 
 static void
 arg_hex(struct evbuild *b, const char *k, uint64_t v)
 {
     if (b->n < MG_SANDBOX_MAX_ARGS)
-        b->a[b->n++] = (struct mg_sandbox_arg){.key = k,
-                                               .kind = MG_ARG_HEX,
-                                               .u = v};
+        b->a[b->n++] =
+            (struct mg_sandbox_arg){.key = k, .kind = MG_ARG_HEX, .u = v};
 }
 
 static void
 arg_str(struct evbuild *b, const char *k, const char *v)
 {
     if (b->n < MG_SANDBOX_MAX_ARGS)
-        b->a[b->n++] = (struct mg_sandbox_arg){.key = k,
-                                               .kind = MG_ARG_STR,
-                                               .s = v};
+        b->a[b->n++] =
+            (struct mg_sandbox_arg){.key = k, .kind = MG_ARG_STR, .s = v};
 }
 
 static void
-build_args(const struct sb_sysinfo *si, const struct sb_call *c,
-           const struct sb_decoded *d, struct evbuild *b)
+build_args(const struct sb_sysinfo *si,
+           const struct sb_call *c,
+           const struct sb_decoded *d,
+           struct evbuild *b)
 {
     if (d->have_path)
         arg_str(b, "path", d->path);
@@ -333,11 +343,10 @@ build_args(const struct sb_sysinfo *si, const struct sb_call *c,
     switch (si->cls) {
     case SB_EXEC:
         if (d->argc > 0 && b->n < MG_SANDBOX_MAX_ARGS)
-            b->a[b->n++] = (struct mg_sandbox_arg){
-                .key = "argv",
-                .kind = MG_ARG_STRLIST,
-                .list = d->argv,
-                .n = d->argc};
+            b->a[b->n++] = (struct mg_sandbox_arg){.key = "argv",
+                                                   .kind = MG_ARG_STRLIST,
+                                                   .list = d->argv,
+                                                   .n = d->argc};
         if (d->argv_truncated)
             arg_int(b, "argv_truncated", 1);
         if (si->dirfd >= 0)
@@ -405,8 +414,13 @@ count(struct mg_sandbox_result *res, const char *rule, int denied)
 }
 
 static void
-emit(struct sb_run *run, const struct sb_sysinfo *si, const struct sb_call *c,
-     const struct sb_verdict *v, int decision_deny, int err, int id_valid,
+emit(struct sb_run *run,
+     const struct sb_sysinfo *si,
+     const struct sb_call *c,
+     const struct sb_verdict *v,
+     int decision_deny,
+     int err,
+     int id_valid,
      const struct sb_decoded *d)
 {
     count(run->res, v->rule, v->policy_deny);
@@ -481,8 +495,7 @@ handle_one(struct sb_run *run, struct sb_notif *nb, struct sb_scratch *s)
     if (v.action == SB_EMULATE) {
         int tgid = sb_proc_tgid(c.tid);
         err = tgid > 0 ? sb_emulate_connect(run->notify_fd, c.id, c.tid, tgid,
-                                            (int)c.args[0], s->addr,
-                                            s->addrlen)
+                                            (int)c.args[0], s->addr, s->addrlen)
                        : EACCES;
         rc = sb_notif_respond(run->notify_fd, nb, c.id, 0, err, 0);
     } else if (v.action == SB_FAIL) {
@@ -564,10 +577,10 @@ sb_supervise(struct sb_run *run)
         uint64_t until = done ? drain_until : run->deadline_ms;
         if (run->res->end == MG_END_TIMEOUT && !done)
             until = now + 1000; /* SIGKILL sent: wait for the reap */
-        struct pollfd p[3] = {{.fd = hup ? -1 : run->notify_fd,
-                               .events = POLLIN},
-                              {.fd = done ? -1 : run->pidfd, .events = POLLIN},
-                              {.fd = run->ipc_fd, .events = POLLIN}};
+        struct pollfd p[3] = {
+            {.fd = hup ? -1 : run->notify_fd, .events = POLLIN},
+            {.fd = done ? -1 : run->pidfd, .events = POLLIN},
+            {.fd = run->ipc_fd, .events = POLLIN}};
         int wait_ms = until > now ? (int)(until - now) : 0;
         int pr = poll(p, 3, wait_ms);
         if (pr < 0 && errno != EINTR)

@@ -48,8 +48,7 @@ static void
 test_sockaddr_inet6(void **state)
 {
     (void)state;
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6,
-                             .sin6_port = htons(443)};
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
     struct sb_addr d;
     inet_pton(AF_INET6, "::1", &a.sin6_addr);
     assert_int_equal(sb_decode_sockaddr((uint8_t *)&a, sizeof(a), &d), MG_OK);
@@ -66,8 +65,7 @@ test_sockaddr_inet6(void **state)
     assert_int_equal(sb_decode_sockaddr((uint8_t *)&a, sizeof(a), &d), MG_OK);
     assert_false(d.loopback);
     assert_string_equal(d.text, "2001:db8::1");
-    assert_int_equal(sb_decode_sockaddr((uint8_t *)&a, 20, &d),
-                     MG_E_TRUNCATED);
+    assert_int_equal(sb_decode_sockaddr((uint8_t *)&a, 20, &d), MG_E_TRUNCATED);
 }
 
 static void
@@ -129,9 +127,8 @@ test_msghdr_and_ptrs(void **state)
     uint64_t arr[5] = {1, 2, 3, 0, 9}, out[4];
     size_t n;
     int term;
-    assert_int_equal(sb_decode_ptrs((uint8_t *)arr, sizeof(arr), out, 4, &n,
-                                    &term),
-                     MG_OK);
+    assert_int_equal(
+        sb_decode_ptrs((uint8_t *)arr, sizeof(arr), out, 4, &n, &term), MG_OK);
     assert_int_equal(n, 3);
     assert_true(term);
     /* No NULL within the bytes: not terminated, bounded by the bytes. */
@@ -141,9 +138,9 @@ test_msghdr_and_ptrs(void **state)
     assert_false(term);
     /* More entries than max. */
     uint64_t many[6] = {1, 2, 3, 4, 5, 0};
-    assert_int_equal(sb_decode_ptrs((uint8_t *)many, sizeof(many), out, 4,
-                                    &n, &term),
-                     MG_OK);
+    assert_int_equal(
+        sb_decode_ptrs((uint8_t *)many, sizeof(many), out, 4, &n, &term),
+        MG_OK);
     assert_int_equal(n, 4);
     assert_false(term);
 }
@@ -153,13 +150,12 @@ test_path_normalize(void **state)
 {
     (void)state;
     char out[64];
-    assert_int_equal(sb_path_normalize("/home/u", "a/../b/./c//d", out,
-                                       sizeof(out)),
-                     0);
+    assert_int_equal(
+        sb_path_normalize("/home/u", "a/../b/./c//d", out, sizeof(out)), 0);
     assert_string_equal(out, "/home/u/b/c/d");
-    assert_int_equal(sb_path_normalize("/x", "/etc/../../../etc/passwd",
-                                       out, sizeof(out)),
-                     0);
+    assert_int_equal(
+        sb_path_normalize("/x", "/etc/../../../etc/passwd", out, sizeof(out)),
+        0);
     assert_string_equal(out, "/etc/passwd");
     assert_int_equal(sb_path_normalize("/a/b", "../../..", out, sizeof(out)),
                      0);
@@ -207,25 +203,22 @@ test_mem_read_str(void **state)
     memcpy(s, "hello", 6);
     char buf[256];
     int trunc;
-    assert_int_equal(sb_mem_read_str(fd, (uintptr_t)s, buf, sizeof(buf),
-                                     &trunc),
-                     5);
+    assert_int_equal(
+        sb_mem_read_str(fd, (uintptr_t)s, buf, sizeof(buf), &trunc), 5);
     assert_string_equal(buf, "hello");
     assert_false(trunc);
     memset(m + pg - 10, 'x', 10); /* no NUL before the hole */
-    assert_int_equal(sb_mem_read_str(fd, (uintptr_t)(m + pg - 10), buf,
-                                     sizeof(buf), &trunc),
-                     -1);
+    assert_int_equal(
+        sb_mem_read_str(fd, (uintptr_t)(m + pg - 10), buf, sizeof(buf), &trunc),
+        -1);
     memset(m, 'y', 100);
     m[100] = '\0';
-    assert_int_equal(sb_mem_read_str(fd, (uintptr_t)m, buf, 11, &trunc),
-                     10);
+    assert_int_equal(sb_mem_read_str(fd, (uintptr_t)m, buf, 11, &trunc), 10);
     assert_true(trunc);
     assert_int_equal(strlen(buf), 10);
     assert_int_equal(sb_mem_read_str(fd, 0, buf, sizeof(buf), &trunc), -1);
-    assert_int_equal(sb_mem_read_str(fd, UINT64_MAX - 2, buf, sizeof(buf),
-                                     &trunc),
-                     -1);
+    assert_int_equal(
+        sb_mem_read_str(fd, UINT64_MAX - 2, buf, sizeof(buf), &trunc), -1);
     uint8_t b8[8];
     assert_int_equal(sb_mem_read(fd, (uintptr_t)(m + pg - 4), b8, 8), -1);
     assert_int_equal(sb_mem_read(fd, (uintptr_t)m, b8, 8), 0);

@@ -163,7 +163,9 @@ on_event(void *user, const struct mg_sandbox_event *e)
 }
 
 static void
-run(const char *const *argv, int no_ns, struct seen *s,
+run(const char *const *argv,
+    int no_ns,
+    struct seen *s,
     struct mg_sandbox_result *res)
 {
     struct mg_sandbox_options o;
@@ -228,10 +230,8 @@ test_api_errors(void **state)
     mg_sandbox_free(sb);
     mg_sandbox_free(NULL);
     char buf[8];
-    assert_int_equal(mg_sandbox_resolve("sh", 0, buf, sizeof(buf)),
-                     MG_E_LIMIT);
-    assert_int_equal(mg_sandbox_resolve("no-such-cmd-xyz", 0, buf, 8),
-                     MG_E_IO);
+    assert_int_equal(mg_sandbox_resolve("sh", 0, buf, sizeof(buf)), MG_E_LIMIT);
+    assert_int_equal(mg_sandbox_resolve("no-such-cmd-xyz", 0, buf, 8), MG_E_IO);
     /* A script is skipped when asked to. */
     char script[] = "/tmp/mg-script-XXXXXX";
     int fd = mkstemp(script);
@@ -240,8 +240,7 @@ test_api_errors(void **state)
     close(fd);
     chmod(script, 0755);
     char out[4096];
-    assert_int_equal(mg_sandbox_resolve(script, 1, out, sizeof(out)),
-                     MG_E_IO);
+    assert_int_equal(mg_sandbox_resolve(script, 1, out, sizeof(out)), MG_E_IO);
     assert_int_equal(mg_sandbox_resolve(script, 0, out, sizeof(out)), MG_OK);
     unlink(script);
     assert_string_equal(mg_sandbox_isolation_name(MG_ISOLATION_NONE),

@@ -44,8 +44,7 @@ test_roundtrip(void **state)
     assert_int_equal(out.flags, SB_READY_PROC | SB_READY_LOOPBACK);
     assert_int_equal(out.landlock_abi, 7);
 
-    struct sb_msg er = {.type = SB_MSG_ERROR, .stage = SB_STAGE_EXEC,
-                        .err = 2};
+    struct sb_msg er = {.type = SB_MSG_ERROR, .stage = SB_STAGE_EXEC, .err = 2};
     n = enc(&er, buf);
     assert_int_equal(sb_ipc_decode(buf, n, &out, &used), MG_OK);
     assert_int_equal(out.type, SB_MSG_ERROR);

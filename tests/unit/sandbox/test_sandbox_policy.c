@@ -44,8 +44,12 @@ dec(void)
 }
 
 static void
-decide(const struct sb_ctx *c, int nr, int tid, const uint64_t *args,
-       const struct sb_decoded *d, struct sb_verdict *v)
+decide(const struct sb_ctx *c,
+       int nr,
+       int tid,
+       const uint64_t *args,
+       const struct sb_decoded *d,
+       struct sb_verdict *v)
 {
     const struct sb_sysinfo *si = sb_sys_lookup(nr);
     assert_non_null(si);
@@ -303,8 +307,8 @@ test_priv(void **state)
     struct sb_ctx m = ctx(1);
     struct sb_decoded *d = dec();
     struct sb_verdict v;
-    static const int nrs[] = {SYS_ptrace, SYS_mount, SYS_bpf, SYS_unshare,
-                              SYS_setns, SYS_io_uring_setup,
+    static const int nrs[] = {SYS_ptrace,      SYS_mount, SYS_bpf,
+                              SYS_unshare,     SYS_setns, SYS_io_uring_setup,
                               SYS_init_module, SYS_keyctl};
     for (size_t i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++) {
         decide(&m, nrs[i], 100, NULL, d, &v);

@@ -115,6 +115,8 @@ struct mg_limits {
     uint64_t max_member_bytes; /**< decompressed bytes of one member */
     uint64_t max_total_bytes;  /**< decompressed bytes of one input file */
     uint64_t max_ratio;        /**< decompressed/compressed ratio */
+    uint64_t max_spool_bytes;  /**< a member held in memory for random
+                                    access (a ZIP inside a 7z...) */
     uint64_t max_header_bytes; /**< JSON/metadata headers */
     uint64_t max_json_depth;   /**< JSON nesting */
     uint64_t max_seconds;      /**< wall-clock budget per file (0: none) */

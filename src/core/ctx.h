@@ -73,6 +73,10 @@ void mg_ctx_set_format(struct mg_ctx *ctx, const char *format);
 enum mg_status
 mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name);
 
+/* Count n more decompressed bytes against max-total-bytes: MG_E_LIMIT
+   (after reporting it as incomplete) when the budget is spent. */
+enum mg_status mg_ctx_charge(struct mg_ctx *ctx, uint64_t n, int64_t offset);
+
 /* Has the time budget run out? */
 int mg_ctx_expired(const struct mg_ctx *ctx);
 

@@ -154,6 +154,77 @@ mg_input_stream(struct mg_input *in,
     return MG_OK;
 }
 
+enum mg_status
+mg_input_spool(struct mg_input *in,
+               uint64_t max,
+               uint8_t **buf,
+               const uint8_t **mem,
+               size_t *len)
+{
+    *buf = NULL;
+    *mem = NULL;
+    *len = 0;
+    if (in->mem != NULL) {
+        *mem = in->mem;
+        *len = (size_t)in->size;
+        return MG_OK;
+    }
+    if (in->read_at != NULL) {
+        size_t n;
+        if (in->size > max || ckd_u64_to_size(&n, in->size))
+            return MG_E_LIMIT;
+        uint8_t *b = mg_malloc(n);
+        if (b == NULL)
+            return MG_E_NOMEM;
+        enum mg_status st = mg_input_read(in, 0, b, n);
+        if (st != MG_OK) {
+            mg_free(b);
+            return st;
+        }
+        *buf = b;
+        *mem = b;
+        *len = n;
+        return MG_OK;
+    }
+    /* Sequential: what sniffing took first, then the rest. */
+    size_t cap = in->head_len > 4096 ? in->head_len : 4096, n = 0;
+    uint8_t *b = mg_malloc(cap);
+    if (b == NULL)
+        return MG_E_NOMEM;
+    memcpy(b, in->head, in->head_len);
+    n = in->head_len;
+    enum mg_status st = MG_OK;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                st = MG_E_LIMIT;
+                break;
+            }
+            size_t nc = cap * 2 > max ? (size_t)max : cap * 2;
+            uint8_t *nb = mg_realloc(b, nc);
+            if (nb == NULL) {
+                st = MG_E_NOMEM;
+                break;
+            }
+            b = nb;
+            cap = nc;
+        }
+        size_t got = 0;
+        st = in->pull(in->impl, b + n, cap - n, &got);
+        if (st != MG_OK || got == 0)
+            break;
+        n += got;
+    }
+    if (st != MG_OK && st != MG_E_LIMIT) {
+        mg_free(b);
+        return st;
+    }
+    *buf = b;
+    *mem = b;
+    *len = n;
+    return st;
+}
+
 static enum mg_status
 file_read_at(void *impl, uint64_t off, void *buf, size_t n, size_t *got)
 {

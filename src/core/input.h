@@ -56,6 +56,18 @@ enum mg_status mg_input_stream(struct mg_input *in,
                                struct mg_input_cursor *cur,
                                struct mg_stream *s);
 
+/*
+ * Read a whole input into memory (formats that need random access, such as
+ * ZIP, when the input is a decompressed stream). At most max bytes: more
+ * is MG_E_LIMIT (*len is then what was read). *buf is mg_malloc'd, NULL
+ * when the input was already in memory (then *mem points at it).
+ */
+enum mg_status mg_input_spool(struct mg_input *in,
+                              uint64_t max,
+                              uint8_t **buf,
+                              const uint8_t **mem,
+                              size_t *len);
+
 /* Inputs over memory and files. */
 void mg_input_mem(struct mg_input *in, const void *buf, size_t len);
 

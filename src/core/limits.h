@@ -41,6 +41,9 @@
 #define MG_DEFAULT_MAX_TOTAL_BYTES (64ULL << 30)
 /* Decompressed/compressed ratio of one member before it is a bomb. */
 #define MG_DEFAULT_MAX_RATIO 1000ULL
+/* A member that needs random access (a ZIP inside a 7z or a gzip stream)
+   is held in memory: at most this much. */
+#define MG_DEFAULT_MAX_SPOOL_BYTES (512ULL << 20)
 /* JSON and metadata headers (safetensors, GGUF, Keras config). */
 #define MG_DEFAULT_MAX_HEADER_BYTES (100ULL << 20)
 /* JSON nesting depth. */

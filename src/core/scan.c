@@ -87,6 +87,20 @@ mg_ctx_incomplete(struct mg_ctx *ctx,
     return mg_report_add(ctx->rep, layer_path(ctx, buf, sizeof(buf)), &f);
 }
 
+enum mg_status
+mg_ctx_charge(struct mg_ctx *ctx, uint64_t n, int64_t offset)
+{
+    if (n > ctx->lim->max_total_bytes - ctx->total_bytes ||
+        ctx->total_bytes > ctx->lim->max_total_bytes) {
+        ctx->total_bytes = ctx->lim->max_total_bytes;
+        enum mg_status st =
+            mg_ctx_incomplete(ctx, "max-total-bytes", offset, NULL);
+        return st != MG_OK ? st : MG_E_LIMIT;
+    }
+    ctx->total_bytes += n;
+    return MG_OK;
+}
+
 void
 mg_ctx_set_format(struct mg_ctx *ctx, const char *format)
 {

@@ -60,6 +60,7 @@ mg_options_init(struct mg_options *opt)
     l->max_member_bytes = MG_DEFAULT_MAX_MEMBER_BYTES;
     l->max_total_bytes = MG_DEFAULT_MAX_TOTAL_BYTES;
     l->max_ratio = MG_DEFAULT_MAX_RATIO;
+    l->max_spool_bytes = MG_DEFAULT_MAX_SPOOL_BYTES;
     l->max_header_bytes = MG_DEFAULT_MAX_HEADER_BYTES;
     l->max_json_depth = MG_DEFAULT_MAX_JSON_DEPTH;
     l->max_seconds = MG_DEFAULT_MAX_SECONDS;

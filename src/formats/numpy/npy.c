@@ -29,9 +29,9 @@ struct lit {
     unsigned depth, max_depth;
     /* what the dict says */
     int have_descr, have_shape, have_fortran;
-    int object;         /* any 'O' type code in descr */
-    uint64_t itemsize;  /* 0: not computable */
-    uint64_t count;     /* product of shape */
+    int object;        /* any 'O' type code in descr */
+    uint64_t itemsize; /* 0: not computable */
+    uint64_t count;    /* product of shape */
     int count_overflow;
     const char *err;
 };
@@ -161,7 +161,12 @@ type_size(struct lit *l, const char *s, size_t n)
 
 static int value(struct lit *l, int role);
 
-enum { ROLE_NONE, ROLE_DESCR, ROLE_SHAPE, ROLE_FIELDS };
+enum {
+    ROLE_NONE,
+    ROLE_DESCR,
+    ROLE_SHAPE,
+    ROLE_FIELDS
+};
 
 /* [('name', 'type'[, shape]), ...]: a structured dtype. */
 static int
@@ -316,15 +321,13 @@ npy_body(struct mg_ctx *ctx, struct mg_input *in, struct mg_stream *s)
     memset(&l, 0, sizeof(l));
     l.p = (const char *)p + pre;
     l.n = (size_t)hlen;
-    l.max_depth = (unsigned)(ctx->lim->max_json_depth < 64
-                                 ? ctx->lim->max_json_depth
-                                 : 64);
+    l.max_depth =
+        (unsigned)(ctx->lim->max_json_depth < 64 ? ctx->lim->max_json_depth
+                                                 : 64);
     int ok = value(&l, ROLE_NONE);
     ws(&l);
-    if (!ok || l.i != l.n || !l.have_descr || !l.have_shape ||
-        !l.have_fortran)
-        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-header",
-                            (int64_t)pre,
+    if (!ok || l.i != l.n || !l.have_descr || !l.have_shape || !l.have_fortran)
+        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-header", (int64_t)pre,
                             "the header is not the dictionary numpy writes "
                             "(descr, fortran_order, shape)%s%s",
                             l.err ? ": " : "", l.err ? l.err : "");
@@ -341,18 +344,16 @@ npy_body(struct mg_ctx *ctx, struct mg_input *in, struct mg_stream *s)
     uint64_t want, got = 0;
     if (ckd_mul_u64(&want, l.count, l.itemsize) ||
         mg_stream_skip(s, want, &got) != MG_OK)
-        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-header",
-                            (int64_t)pre,
-                            "the header describes %" PRIu64 " elements of %"
-                            PRIu64 " bytes, more than the %" PRIu64
-                            " bytes of data",
+        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-header", (int64_t)pre,
+                            "the header describes %" PRIu64
+                            " elements of %" PRIu64
+                            " bytes, more than the %" PRIu64 " bytes of data",
                             l.count, l.itemsize, got);
     if (mg_stream_at_end(s))
         return MG_OK;
-    enum mg_status st =
-        mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-trailing",
-                     (int64_t)(data + want),
-                     "bytes after the array data, which numpy ignores");
+    enum mg_status st = mg_ctx_findf(
+        ctx, MG_SEV_SUSPICIOUS, "npy-trailing", (int64_t)(data + want),
+        "bytes after the array data, which numpy ignores");
     if (st != MG_OK)
         return st;
     /* Quiet unless a pickle is hidden there. */

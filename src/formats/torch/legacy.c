@@ -233,8 +233,8 @@ legacy_scan(struct mg_ctx *ctx, struct mg_input *in)
                                           : 1000000);
         }
         st = mg_pickle_scan_stream(ctx, &s, &o, &sum);
-        if (st == MG_OK && (sum.streams != 1 || sum.broken != 0 ||
-                            !sum.complete))
+        if (st == MG_OK &&
+            (sum.streams != 1 || sum.broken != 0 || !sum.complete))
             layout = 0; /* reported by the pickle scan */
     }
     if (st == MG_OK && layout && !L.keys_ok) {
@@ -269,5 +269,5 @@ legacy_scan(struct mg_ctx *ctx, struct mg_input *in)
     return st;
 }
 
-const struct mg_format mg_format_torch_legacy = {
-    "pytorch-legacy", legacy_probe, legacy_scan};
+const struct mg_format mg_format_torch_legacy = {"pytorch-legacy", legacy_probe,
+                                                 legacy_scan};

@@ -31,8 +31,12 @@ struct mg_inflate {
 };
 
 enum mg_status
-mg_inflate_new(struct mg_ctx *ctx, struct mg_input *src, uint64_t src_off,
-               uint64_t src_len, int window_bits, uint64_t expect_size,
+mg_inflate_new(struct mg_ctx *ctx,
+               struct mg_input *src,
+               uint64_t src_off,
+               uint64_t src_len,
+               int window_bits,
+               uint64_t expect_size,
                struct mg_inflate **out)
 {
     struct mg_inflate *z = mg_calloc(1, sizeof(*z));
@@ -41,8 +45,8 @@ mg_inflate_new(struct mg_ctx *ctx, struct mg_input *src, uint64_t src_off,
     z->ctx = ctx;
     z->expect = expect_size;
     z->crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    enum mg_status st = mg_input_stream(src, src_off, src_len, &z->cur,
-                                        &z->src);
+    enum mg_status st =
+        mg_input_stream(src, src_off, src_len, &z->cur, &z->src);
     if (st != MG_OK) {
         mg_free(z);
         return st;

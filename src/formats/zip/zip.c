@@ -26,13 +26,13 @@
 #include "io/ckd.h"
 #include "io/reader.h"
 
-#define SIG_LOCAL 0x04034b50u
-#define SIG_CENTRAL 0x02014b50u
-#define SIG_EOCD 0x06054b50u
-#define SIG_Z64_LOC 0x07064b50u
+#define SIG_LOCAL    0x04034b50u
+#define SIG_CENTRAL  0x02014b50u
+#define SIG_EOCD     0x06054b50u
+#define SIG_Z64_LOC  0x07064b50u
 #define SIG_Z64_EOCD 0x06064b50u
-#define EOCD_LEN 22u
-#define EOCD_SEARCH (65535u + EOCD_LEN)
+#define EOCD_LEN     22u
+#define EOCD_SEARCH  (65535u + EOCD_LEN)
 /* Members up to this size get their CRC checked (it means reading them
    whole, which large tensor storages are spared). */
 #define CRC_CHECK_MAX (64u << 20)
@@ -153,8 +153,12 @@ read_zip64(struct zip *z)
 /* central directory and local headers */
 
 static void
-zip64_extra(const uint8_t *x, size_t xlen, struct zent *e, int want_u,
-            int want_c, int want_o)
+zip64_extra(const uint8_t *x,
+            size_t xlen,
+            struct zent *e,
+            int want_u,
+            int want_c,
+            int want_o)
 {
     struct mg_reader r;
     rd_init(&r, x, xlen);
@@ -182,21 +186,20 @@ read_central(struct zip *z)
 {
     const struct mg_limits *l = z->ctx->lim;
     if (z->n > l->max_members) {
-        enum mg_status st = mg_ctx_incomplete(
-            z->ctx, "max-members", (int64_t)z->eocd_off,
-            "the central directory lists more members");
+        enum mg_status st =
+            mg_ctx_incomplete(z->ctx, "max-members", (int64_t)z->eocd_off,
+                              "the central directory lists more members");
         if (st != MG_OK)
             return st;
         z->n = l->max_members;
     }
     uint64_t cd_end;
     if (ckd_add_u64(&cd_end, z->cd_off, z->cd_size) || cd_end > z->size) {
-        enum mg_status st =
-            mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                         (int64_t)z->eocd_off,
-                         "the central directory (offset %" PRIu64
-                         ", %" PRIu64 " bytes) lies outside the file",
-                         z->cd_off, z->cd_size);
+        enum mg_status st = mg_ctx_findf(
+            z->ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)z->eocd_off,
+            "the central directory (offset %" PRIu64 ", %" PRIu64
+            " bytes) lies outside the file",
+            z->cd_off, z->cd_size);
         if (st != MG_OK)
             return st;
         return mg_ctx_incomplete(z->ctx, NULL, (int64_t)z->eocd_off,
@@ -231,8 +234,7 @@ read_central(struct zip *z)
             st = mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-header",
                               (int64_t)(z->cd_off + r.pos),
                               "central directory entry %" PRIu64
-                              " is missing or damaged (%" PRIu64
-                              " listed)",
+                              " is missing or damaged (%" PRIu64 " listed)",
                               i, z->n);
             break;
         }
@@ -316,10 +318,9 @@ read_local(struct zip *z, struct zent *e, uint64_t idx)
     uint8_t h[30];
     if (e->lho > z->size || mg_input_read(z->in, e->lho, h, 30) != MG_OK ||
         le32(h) != SIG_LOCAL)
-        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                            (int64_t)e->lho,
-                            "member %s: no local header at offset %" PRIu64,
-                            e->name, e->lho);
+        return mg_ctx_findf(
+            ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
+            "member %s: no local header at offset %" PRIu64, e->name, e->lho);
     uint16_t lflags = le16(h + 6), lmethod = le16(h + 8);
     uint16_t nlen = le16(h + 26), xlen = le16(h + 28);
     enum mg_status st = MG_OK;
@@ -328,10 +329,9 @@ read_local(struct zip *z, struct zent *e, uint64_t idx)
         return MG_E_NOMEM;
     if (mg_input_read(z->in, e->lho + 30, lname, nlen) != MG_OK) {
         mg_free(lname);
-        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                            (int64_t)e->lho,
-                            "member %s: local header runs past the file",
-                            e->name);
+        return mg_ctx_findf(
+            ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
+            "member %s: local header runs past the file", e->name);
     }
     lname[nlen] = '\0';
     if (nlen != e->nlen || memcmp(lname, e->name, nlen) != 0)
@@ -344,8 +344,7 @@ read_local(struct zip *z, struct zent *e, uint64_t idx)
                           idx, e->name, lname);
     mg_free(lname);
     if (st == MG_OK && (lflags != e->flags || lmethod != e->method))
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                          (int64_t)e->lho,
+        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
                           "member %s: local header flags/method (%#x/%u) "
                           "differ from the central directory (%#x/%u)",
                           e->name, lflags, lmethod, e->flags, e->method);
@@ -353,8 +352,8 @@ read_local(struct zip *z, struct zent *e, uint64_t idx)
     if (st == MG_OK && (off > z->size || e->csize > z->size - off)) {
         return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
                             (int64_t)e->lho,
-                            "member %s: data (%" PRIu64
-                            " bytes at %" PRIu64 ") runs past the file",
+                            "member %s: data (%" PRIu64 " bytes at %" PRIu64
+                            ") runs past the file",
                             e->name, e->csize, off);
     }
     if (st != MG_OK)
@@ -455,8 +454,7 @@ check_layout(struct zip *z)
             covered = e->end;
     }
     if (st == MG_OK && !first && covered < z->cd_off && z->cd_off <= z->size)
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-gap",
-                          (int64_t)covered,
+        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-gap", (int64_t)covered,
                           "%" PRIu64 " bytes between the last member and the "
                           "central directory",
                           z->cd_off - covered);
@@ -464,10 +462,9 @@ check_layout(struct zip *z)
         st = scan_region(z, covered, z->cd_off, "gap");
     mg_free(v);
     if (st == MG_OK && z->eocd_end < z->size) {
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-trailing",
-                          (int64_t)z->eocd_end,
-                          "%" PRIu64 " bytes after the end record",
-                          z->size - z->eocd_end);
+        st = mg_ctx_findf(
+            ctx, MG_SEV_SUSPICIOUS, "zip-trailing", (int64_t)z->eocd_end,
+            "%" PRIu64 " bytes after the end record", z->size - z->eocd_end);
         if (st == MG_OK)
             st = scan_region(z, z->eocd_end, z->size, "trailing");
     }
@@ -494,7 +491,8 @@ find_layout(struct zip *z)
     /* PyTorch's reader takes the folder of the first member as the
        archive name. */
     const char *slash = strchr(z->e[0].name, '/');
-    if (slash == NULL || (size_t)(slash - z->e[0].name) + 1 >= sizeof(z->prefix))
+    if (slash == NULL ||
+        (size_t)(slash - z->e[0].name) + 1 >= sizeof(z->prefix))
         return;
     z->prefix_len = (size_t)(slash - z->e[0].name) + 1;
     memcpy(z->prefix, z->e[0].name, z->prefix_len);
@@ -568,8 +566,8 @@ mark_storages(struct zip *z)
                 found = 1;
             }
         if (!found)
-            st = mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "torch-missing-storage",
-                              -1,
+            st = mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS,
+                              "torch-missing-storage", -1,
                               "data.pkl refers to storage '%s' but the archive "
                               "has no member %s%s",
                               z->keys[k], z->prefix, rel);
@@ -595,8 +593,7 @@ check_crc_stored(struct zip *z, struct zent *e)
     }
     if (crc == e->crc)
         return MG_OK;
-    return mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-crc",
-                        (int64_t)e->lho,
+    return mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-crc", (int64_t)e->lho,
                         "member %s: CRC-32 is %08x, the directory says %08x "
                         "(PyTorch does not check it; zipfile refuses)",
                         e->name, crc, e->crc);
@@ -629,12 +626,10 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
     if (e->nlen > 0 && e->name[e->nlen - 1] == '/' && e->csize == 0)
         return MG_OK; /* a folder */
     if (name_has_nul(e))
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                          (int64_t)e->lho,
+        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
                           "member name holds a NUL byte: '%s...'", e->name);
     if (st == MG_OK && (e->flags & ~FLAGS_BENIGN))
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-flags",
-                          (int64_t)e->lho,
+        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-flags", (int64_t)e->lho,
                           "member %s has flag bits %#x set (%s): zipfile "
                           "refuses such members, PyTorch's reader reads them",
                           e->name, e->flags & ~FLAGS_BENIGN,
@@ -678,8 +673,7 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
                                                    : "ZIP member compressed "
                                                      "with an unknown method");
     struct mg_inflate *zf = NULL;
-    st = mg_inflate_new(ctx, z->in, e->data_off, e->csize, -15, e->usize,
-                        &zf);
+    st = mg_inflate_new(ctx, z->in, e->data_off, e->csize, -15, e->usize, &zf);
     if (st != MG_OK)
         return st == MG_E_NOMEM ? st : MG_OK;
     struct mg_input member;
@@ -691,21 +685,21 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         if (st == MG_OK)
             st = scan_data_pkl(z, &s, name);
     } else {
-        st = mg_scan_input_hint(
-            ctx, &member, name,
-            e->storage ? MG_HINT_TENSOR_DATA : MG_HINT_NONE);
+        st =
+            mg_scan_input_hint(ctx, &member, name,
+                               e->storage ? MG_HINT_TENSOR_DATA : MG_HINT_NONE);
     }
     const char *why = NULL;
     if (st == MG_OK && !e->storage && !mg_inflate_limited(zf) &&
         e->usize <= CRC_CHECK_MAX && !mg_inflate_failed(zf, NULL)) {
         enum mg_status d = mg_inflate_drain(zf);
         if (d == MG_OK && mg_inflate_crc(zf) != e->crc)
-            st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-crc",
-                              (int64_t)e->lho,
-                              "member %s: CRC-32 is %08x, the directory says "
-                              "%08x (PyTorch does not check it; zipfile "
-                              "refuses)",
-                              e->name, mg_inflate_crc(zf), e->crc);
+            st =
+                mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-crc", (int64_t)e->lho,
+                             "member %s: CRC-32 is %08x, the directory says "
+                             "%08x (PyTorch does not check it; zipfile "
+                             "refuses)",
+                             e->name, mg_inflate_crc(zf), e->crc);
         else if (d == MG_OK && mg_inflate_out(zf) != e->usize)
             st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
                               (int64_t)e->lho,
@@ -788,17 +782,17 @@ zip_scan(struct mg_ctx *ctx, struct mg_input *in)
         /* Random access is needed: hold the member in memory (bounded). */
         const uint8_t *mem;
         size_t len;
-        st = mg_input_spool(in, ctx->lim->max_spool_bytes, &spooled, &mem,
-                            &len);
+        st =
+            mg_input_spool(in, ctx->lim->max_spool_bytes, &spooled, &mem, &len);
         if (st == MG_E_LIMIT) {
             mg_free(spooled);
             return mg_ctx_incomplete(ctx, "max-spool-bytes", -1,
                                      "a ZIP inside a stream");
         }
         if (st != MG_OK)
-            return st == MG_E_NOMEM ? st
-                                    : mg_ctx_incomplete(ctx, NULL, -1,
-                                                        mg_strerror(st));
+            return st == MG_E_NOMEM
+                       ? st
+                       : mg_ctx_incomplete(ctx, NULL, -1, mg_strerror(st));
         mg_input_mem(&mem_in, mem, len);
         in = &mem_in;
     }
@@ -848,8 +842,7 @@ mg_zip_scan_appended(struct mg_ctx *ctx, struct mg_input *in)
         zip_free(&z);
         return MG_OK;
     }
-    st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-appended",
-                      (int64_t)z.cd_off,
+    st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-appended", (int64_t)z.cd_off,
                       "a ZIP archive is appended to this file: zipfile-based "
                       "loaders read the archive, others read the start");
     if (st == MG_OK && (st = mg_ctx_push(ctx, "<appended-zip>")) == MG_OK) {

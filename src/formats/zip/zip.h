@@ -31,9 +31,12 @@ enum mg_status mg_zip_scan_appended(struct mg_ctx *ctx, struct mg_input *in);
  * ratio and total-budget checks. Used by ZIP members and zlib streams.
  */
 struct mg_inflate;
-enum mg_status mg_inflate_new(struct mg_ctx *ctx, struct mg_input *src,
-                              uint64_t src_off, uint64_t src_len,
-                              int window_bits, uint64_t expect_size,
+enum mg_status mg_inflate_new(struct mg_ctx *ctx,
+                              struct mg_input *src,
+                              uint64_t src_off,
+                              uint64_t src_len,
+                              int window_bits,
+                              uint64_t expect_size,
                               struct mg_inflate **out);
 void mg_inflate_free(struct mg_inflate *z);
 /* The member input reading from it (sequential, size may be UINT64_MAX). */

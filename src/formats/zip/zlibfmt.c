@@ -51,12 +51,12 @@ static enum mg_status
 zlib_scan(struct mg_ctx *ctx, struct mg_input *in)
 {
     struct mg_inflate *z = NULL;
-    enum mg_status st = mg_inflate_new(ctx, in, 0, UINT64_MAX, 15,
-                                       UINT64_MAX, &z);
+    enum mg_status st =
+        mg_inflate_new(ctx, in, 0, UINT64_MAX, 15, UINT64_MAX, &z);
     if (st != MG_OK)
-        return st == MG_E_NOMEM ? st
-                                : mg_ctx_incomplete(ctx, NULL, 0,
-                                                    mg_strerror(st));
+        return st == MG_E_NOMEM
+                   ? st
+                   : mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
     struct mg_input member;
     mg_inflate_input(z, &member);
     st = mg_scan_input(ctx, &member, "<zlib>");

@@ -261,6 +261,8 @@ mg_input_spool(struct mg_input *in,
         mg_free(b);
         return st;
     }
+    if (n > max)
+        st = MG_E_LIMIT;
     *buf = b;
     *mem = b;
     *len = n;

@@ -52,7 +52,8 @@ globals)
 generated)
     py=/usr/bin/python3
     $py tools/gen_policy_tables.py --check &&
-        $py tests/fixtures/gen/make_pickles.py --check
+        $py tests/fixtures/gen/make_pickles.py --check &&
+        $py tests/fixtures/gen/make_containers.py --check
     ;;
 man)
     command -v mandoc >/dev/null || { echo "mandoc missing"; exit 1; }

@@ -69,6 +69,8 @@ struct zip {
     /* PyTorch layout */
     char prefix[256]; /* "archive/" */
     size_t prefix_len;
+    int appended;    /* the ZIP follows other content (a polyglot) */
+    int truncated;   /* max-members cut the member list */
     int torch;       /* data.pkl found */
     int torchscript; /* code/ or constants.pkl found */
     char **keys;     /* storage keys from data.pkl persistent ids */
@@ -192,6 +194,7 @@ read_central(struct zip *z)
         if (st != MG_OK)
             return st;
         z->n = l->max_members;
+        z->truncated = 1;
     }
     uint64_t cd_end;
     if (ckd_add_u64(&cd_end, z->cd_off, z->cd_size) || cd_end > z->size) {
@@ -425,7 +428,7 @@ check_layout(struct zip *z)
             continue;
         if (first) {
             first = 0;
-            if (e->lho > 0) {
+            if (e->lho > 0 && !z->appended) {
                 st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-prefix", 0,
                                   "%" PRIu64 " bytes before the first local "
                                   "header: torch.load does not read this "
@@ -453,6 +456,10 @@ check_layout(struct zip *z)
         if (e->end > covered)
             covered = e->end;
     }
+    /* Members past max-members are not looked at: neither are the bytes
+       they cover. */
+    if (z->truncated)
+        first = 1;
     if (st == MG_OK && !first && covered < z->cd_off && z->cd_off <= z->size)
         st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-gap", (int64_t)covered,
                           "%" PRIu64 " bytes between the last member and the "
@@ -846,13 +853,8 @@ mg_zip_scan_appended(struct mg_ctx *ctx, struct mg_input *in)
                       "a ZIP archive is appended to this file: zipfile-based "
                       "loaders read the archive, others read the start");
     if (st == MG_OK && (st = mg_ctx_push(ctx, "<appended-zip>")) == MG_OK) {
-        st = read_zip64(&z);
-        if (st == MG_OK)
-            st = read_central(&z);
-        for (uint64_t i = 0; st == MG_OK && i < z.n; i++)
-            st = read_local(&z, &z.e[i], i);
-        for (uint64_t i = 0; st == MG_OK && i < z.n; i++)
-            st = scan_member(&z, &z.e[i], 0);
+        z.appended = 1;
+        st = scan_archive(&z);
         mg_ctx_pop(ctx);
     } else if (st == MG_E_LIMIT) {
         st = MG_OK;

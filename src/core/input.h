@@ -90,8 +90,10 @@ struct mg_file_input {
     uint8_t *data; /* whole file when small enough */
     uint64_t bytes_read;
 };
-/* Files up to MG_READ_WHOLE bytes are read into memory. */
-#define MG_READ_WHOLE (64u << 20)
+/* Files up to MG_READ_WHOLE bytes are read into memory; larger ones are
+   read where the formats need (a ZIP checkpoint: its directory and
+   pickles). */
+#define MG_READ_WHOLE (1u << 20)
 enum mg_status mg_input_file(struct mg_input *in,
                              struct mg_file_input *f,
                              const char *path,

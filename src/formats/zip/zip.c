@@ -187,13 +187,17 @@ static enum mg_status
 read_central(struct zip *z)
 {
     const struct mg_limits *l = z->ctx->lim;
-    if (z->n > l->max_members) {
+    /* z->n is what the end record lists until the entries are read; it
+       becomes the number of entries actually read. */
+    uint64_t listed = z->n;
+    z->n = 0;
+    if (listed > l->max_members) {
         enum mg_status st =
             mg_ctx_incomplete(z->ctx, "max-members", (int64_t)z->eocd_off,
                               "the central directory lists more members");
         if (st != MG_OK)
             return st;
-        z->n = l->max_members;
+        listed = l->max_members;
         z->truncated = 1;
     }
     uint64_t cd_end;
@@ -208,7 +212,7 @@ read_central(struct zip *z)
         return mg_ctx_incomplete(z->ctx, NULL, (int64_t)z->eocd_off,
                                  "no usable central directory");
     }
-    uint64_t cap = (z->n + 1) * (uint64_t)CD_BYTES_PER_MEMBER + (1u << 20);
+    uint64_t cap = (listed + 1) * (uint64_t)CD_BYTES_PER_MEMBER + (1u << 20);
     if (z->cd_size > cap || z->cd_size > MG_MAX_ALLOCATION)
         return mg_ctx_incomplete(z->ctx, "max-members", (int64_t)z->cd_off,
                                  "the central directory is too large for "
@@ -222,7 +226,7 @@ read_central(struct zip *z)
         return mg_ctx_incomplete(z->ctx, NULL, (int64_t)z->cd_off,
                                  "the central directory cannot be read");
     }
-    size_t cap_e = z->n < 1024 ? (size_t)z->n + 1 : 1024;
+    size_t cap_e = listed < 1024 ? (size_t)listed + 1 : 1024;
     z->e = mg_calloc(cap_e, sizeof(*z->e));
     if (z->e == NULL) {
         mg_free(cd);
@@ -231,14 +235,14 @@ read_central(struct zip *z)
     struct mg_reader r;
     rd_init(&r, cd, (size_t)z->cd_size);
     uint64_t i = 0;
-    for (; i < z->n; i++) {
+    for (; i < listed; i++) {
         const uint8_t *h;
         if (rd_bytes(&r, 46, &h) != MG_OK || le32(h) != SIG_CENTRAL) {
             st = mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-header",
                               (int64_t)(z->cd_off + r.pos),
                               "central directory entry %" PRIu64
                               " is missing or damaged (%" PRIu64 " listed)",
-                              i, z->n);
+                              i, listed);
             break;
         }
         if (i == cap_e) {
@@ -280,8 +284,6 @@ read_central(struct zip *z)
                     e->csize == 0xffffffffu, e->lho == 0xffffffffu);
     }
     mg_free(cd);
-    if (st == MG_OK && i < z->n) /* a finding ended the loop */
-        st = MG_OK;
     z->n = i;
     return st;
 }

@@ -12,6 +12,7 @@
 #include "formats/zip/zip.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,9 @@ struct zent {
 };
 
 struct zip {
-    struct mg_ctx *ctx;
+    struct mg_ctx *ctx; /* NULL for mg_zip_reader: nothing is reported */
+    const struct mg_limits *lim;
+    int damaged; /* without ctx: something a scan would have reported */
     struct mg_input *in;
     uint64_t size;
     uint64_t eocd_off, eocd_end;
@@ -76,6 +79,38 @@ struct zip {
     char **keys;     /* storage keys from data.pkl persistent ids */
     size_t nkeys, capkeys;
 };
+
+/* A suspicious finding, or (reader without a scan) a note that the
+   archive is not clean. */
+__attribute__((format(printf, 4, 5))) static enum mg_status
+zfind(struct zip *z, const char *rule, int64_t off, const char *fmt, ...)
+{
+    if (z->ctx == NULL) {
+        z->damaged = 1;
+        return MG_OK;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct mg_finding_in f = {.sev = MG_SEV_SUSPICIOUS,
+                              .rule = rule,
+                              .message = msg,
+                              .offset = off < 0 ? 0 : (uint64_t)off,
+                              .has_offset = off >= 0};
+    return mg_ctx_add(z->ctx, &f);
+}
+
+static enum mg_status
+zinc(struct zip *z, const char *limit, int64_t off, const char *why)
+{
+    if (z->ctx == NULL) {
+        z->damaged = 1;
+        return MG_OK;
+    }
+    return mg_ctx_incomplete(z->ctx, limit, off, why);
+}
 
 static uint16_t
 le16(const uint8_t *p)
@@ -142,9 +177,8 @@ read_zip64(struct zip *z)
     uint8_t rec[56];
     if (z64 > z->size || mg_input_read(z->in, z64, rec, 56) != MG_OK ||
         le32(rec) != SIG_Z64_EOCD)
-        return mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                            (int64_t)(z->eocd_off - 20),
-                            "zip64 locator points at no zip64 end record");
+        return zfind(z, "zip-header", (int64_t)(z->eocd_off - 20),
+                     "zip64 locator points at no zip64 end record");
     z->n = mg_le64(rec + 32);
     z->cd_size = mg_le64(rec + 40);
     z->cd_off = mg_le64(rec + 48);
@@ -186,15 +220,14 @@ zip64_extra(const uint8_t *x,
 static enum mg_status
 read_central(struct zip *z)
 {
-    const struct mg_limits *l = z->ctx->lim;
+    const struct mg_limits *l = z->lim;
     /* z->n is what the end record lists until the entries are read; it
        becomes the number of entries actually read. */
     uint64_t listed = z->n;
     z->n = 0;
     if (listed > l->max_members) {
-        enum mg_status st =
-            mg_ctx_incomplete(z->ctx, "max-members", (int64_t)z->eocd_off,
-                              "the central directory lists more members");
+        enum mg_status st = zinc(z, "max-members", (int64_t)z->eocd_off,
+                                 "the central directory lists more members");
         if (st != MG_OK)
             return st;
         listed = l->max_members;
@@ -202,29 +235,28 @@ read_central(struct zip *z)
     }
     uint64_t cd_end;
     if (ckd_add_u64(&cd_end, z->cd_off, z->cd_size) || cd_end > z->size) {
-        enum mg_status st = mg_ctx_findf(
-            z->ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)z->eocd_off,
-            "the central directory (offset %" PRIu64 ", %" PRIu64
-            " bytes) lies outside the file",
-            z->cd_off, z->cd_size);
+        enum mg_status st = zfind(z, "zip-header", (int64_t)z->eocd_off,
+                                  "the central directory (offset %" PRIu64
+                                  ", %" PRIu64 " bytes) lies outside the file",
+                                  z->cd_off, z->cd_size);
         if (st != MG_OK)
             return st;
-        return mg_ctx_incomplete(z->ctx, NULL, (int64_t)z->eocd_off,
-                                 "no usable central directory");
+        return zinc(z, NULL, (int64_t)z->eocd_off,
+                    "no usable central directory");
     }
     uint64_t cap = (listed + 1) * (uint64_t)CD_BYTES_PER_MEMBER + (1u << 20);
     if (z->cd_size > cap || z->cd_size > MG_MAX_ALLOCATION)
-        return mg_ctx_incomplete(z->ctx, "max-members", (int64_t)z->cd_off,
-                                 "the central directory is too large for "
-                                 "its member count");
+        return zinc(z, "max-members", (int64_t)z->cd_off,
+                    "the central directory is too large for "
+                    "its member count");
     uint8_t *cd = mg_malloc((size_t)z->cd_size);
     if (cd == NULL)
         return MG_E_NOMEM;
     enum mg_status st = mg_input_read(z->in, z->cd_off, cd, (size_t)z->cd_size);
     if (st != MG_OK) {
         mg_free(cd);
-        return mg_ctx_incomplete(z->ctx, NULL, (int64_t)z->cd_off,
-                                 "the central directory cannot be read");
+        return zinc(z, NULL, (int64_t)z->cd_off,
+                    "the central directory cannot be read");
     }
     size_t cap_e = listed < 1024 ? (size_t)listed + 1 : 1024;
     z->e = mg_calloc(cap_e, sizeof(*z->e));
@@ -238,11 +270,10 @@ read_central(struct zip *z)
     for (; i < listed; i++) {
         const uint8_t *h;
         if (rd_bytes(&r, 46, &h) != MG_OK || le32(h) != SIG_CENTRAL) {
-            st = mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                              (int64_t)(z->cd_off + r.pos),
-                              "central directory entry %" PRIu64
-                              " is missing or damaged (%" PRIu64 " listed)",
-                              i, listed);
+            st = zfind(z, "zip-header", (int64_t)(z->cd_off + r.pos),
+                       "central directory entry %" PRIu64
+                       " is missing or damaged (%" PRIu64 " listed)",
+                       i, listed);
             break;
         }
         if (i == cap_e) {
@@ -267,11 +298,10 @@ read_central(struct zip *z)
         const uint8_t *name, *extra;
         if (rd_bytes(&r, nlen, &name) != MG_OK ||
             rd_bytes(&r, xlen, &extra) != MG_OK || rd_skip(&r, clen) != MG_OK) {
-            st = mg_ctx_findf(z->ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                              (int64_t)(z->cd_off + r.pos),
-                              "central directory entry %" PRIu64
-                              " runs past the directory",
-                              i);
+            st = zfind(z, "zip-header", (int64_t)(z->cd_off + r.pos),
+                       "central directory entry %" PRIu64
+                       " runs past the directory",
+                       i);
             break;
         }
         e->name = mg_strndup((const char *)name, nlen);
@@ -319,13 +349,12 @@ descriptor_len(struct zip *z, const struct zent *e)
 static enum mg_status
 read_local(struct zip *z, struct zent *e, uint64_t idx)
 {
-    struct mg_ctx *ctx = z->ctx;
     uint8_t h[30];
     if (e->lho > z->size || mg_input_read(z->in, e->lho, h, 30) != MG_OK ||
         le32(h) != SIG_LOCAL)
-        return mg_ctx_findf(
-            ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
-            "member %s: no local header at offset %" PRIu64, e->name, e->lho);
+        return zfind(z, "zip-header", (int64_t)e->lho,
+                     "member %s: no local header at offset %" PRIu64, e->name,
+                     e->lho);
     uint16_t lflags = le16(h + 6), lmethod = le16(h + 8);
     uint16_t nlen = le16(h + 26), xlen = le16(h + 28);
     enum mg_status st = MG_OK;
@@ -334,32 +363,29 @@ read_local(struct zip *z, struct zent *e, uint64_t idx)
         return MG_E_NOMEM;
     if (mg_input_read(z->in, e->lho + 30, lname, nlen) != MG_OK) {
         mg_free(lname);
-        return mg_ctx_findf(
-            ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
-            "member %s: local header runs past the file", e->name);
+        return zfind(z, "zip-header", (int64_t)e->lho,
+                     "member %s: local header runs past the file", e->name);
     }
     lname[nlen] = '\0';
     if (nlen != e->nlen || memcmp(lname, e->name, nlen) != 0)
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-name-mismatch",
-                          (int64_t)e->lho,
-                          "member %" PRIu64
-                          ": central directory says '%s', local header says "
-                          "'%s' (PyTorch uses the central name, other readers "
-                          "the local one)",
-                          idx, e->name, lname);
+        st = zfind(z, "zip-name-mismatch", (int64_t)e->lho,
+                   "member %" PRIu64
+                   ": central directory says '%s', local header says "
+                   "'%s' (PyTorch uses the central name, other readers "
+                   "the local one)",
+                   idx, e->name, lname);
     mg_free(lname);
     if (st == MG_OK && (lflags != e->flags || lmethod != e->method))
-        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header", (int64_t)e->lho,
-                          "member %s: local header flags/method (%#x/%u) "
-                          "differ from the central directory (%#x/%u)",
-                          e->name, lflags, lmethod, e->flags, e->method);
+        st = zfind(z, "zip-header", (int64_t)e->lho,
+                   "member %s: local header flags/method (%#x/%u) "
+                   "differ from the central directory (%#x/%u)",
+                   e->name, lflags, lmethod, e->flags, e->method);
     uint64_t off = e->lho + 30 + nlen + xlen;
     if (st == MG_OK && (off > z->size || e->csize > z->size - off)) {
-        return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-header",
-                            (int64_t)e->lho,
-                            "member %s: data (%" PRIu64 " bytes at %" PRIu64
-                            ") runs past the file",
-                            e->name, e->csize, off);
+        return zfind(z, "zip-header", (int64_t)e->lho,
+                     "member %s: data (%" PRIu64 " bytes at %" PRIu64
+                     ") runs past the file",
+                     e->name, e->csize, off);
     }
     if (st != MG_OK)
         return st;
@@ -808,6 +834,7 @@ zip_scan(struct mg_ctx *ctx, struct mg_input *in)
     struct zip z;
     memset(&z, 0, sizeof(z));
     z.ctx = ctx;
+    z.lim = ctx->lim;
     z.in = in;
     z.size = in->size;
     int found = 0;
@@ -834,6 +861,7 @@ mg_zip_scan_appended(struct mg_ctx *ctx, struct mg_input *in)
     struct zip z;
     memset(&z, 0, sizeof(z));
     z.ctx = ctx;
+    z.lim = ctx->lim;
     z.in = in;
     z.size = in->size;
     int found = 0;
@@ -866,3 +894,146 @@ mg_zip_scan_appended(struct mg_ctx *ctx, struct mg_input *in)
 }
 
 const struct mg_format mg_format_zip = {"zip", zip_probe, zip_scan};
+
+/* ------------------------------------------------------------------ */
+/* reading members without scanning (modelgate convert) */
+
+struct mg_zip_reader {
+    struct zip z;
+};
+
+enum mg_status
+mg_zip_reader_open(struct mg_input *in,
+                   const struct mg_limits *lim,
+                   struct mg_zip_reader **out)
+{
+    *out = NULL;
+    if (in->read_at == NULL)
+        return MG_E_UNSUPPORTED;
+    struct mg_zip_reader *r = mg_calloc(1, sizeof(*r));
+    if (r == NULL)
+        return MG_E_NOMEM;
+    struct zip *z = &r->z;
+    z->lim = lim;
+    z->in = in;
+    z->size = in->size;
+    int found = 0;
+    enum mg_status st = find_eocd(z, &found);
+    if (st == MG_OK && !found)
+        st = MG_E_MALFORMED;
+    if (st == MG_OK)
+        st = read_zip64(z);
+    if (st == MG_OK)
+        st = read_central(z);
+    for (uint64_t i = 0; st == MG_OK && i < z->n; i++)
+        st = read_local(z, &z->e[i], i);
+    if (st == MG_OK && z->e == NULL)
+        st = MG_E_MALFORMED;
+    if (st == MG_OK)
+        find_layout(z);
+    if (st != MG_OK) {
+        mg_zip_reader_close(r);
+        return st;
+    }
+    *out = r;
+    return MG_OK;
+}
+
+void
+mg_zip_reader_close(struct mg_zip_reader *r)
+{
+    if (r == NULL)
+        return;
+    zip_free(&r->z);
+    mg_free(r);
+}
+
+int
+mg_zip_reader_damaged(const struct mg_zip_reader *r)
+{
+    return r->z.damaged;
+}
+
+size_t
+mg_zip_reader_count(const struct mg_zip_reader *r)
+{
+    return (size_t)r->z.n;
+}
+
+const char *
+mg_zip_reader_name(const struct mg_zip_reader *r, size_t i)
+{
+    return i < r->z.n ? r->z.e[i].name : NULL;
+}
+
+uint64_t
+mg_zip_reader_size(const struct mg_zip_reader *r, size_t i)
+{
+    return i < r->z.n ? r->z.e[i].usize : 0;
+}
+
+const char *
+mg_zip_reader_prefix(const struct mg_zip_reader *r)
+{
+    return r->z.prefix;
+}
+
+long
+mg_zip_reader_find(const struct mg_zip_reader *r, const char *rel)
+{
+    long found = -1;
+    for (uint64_t i = 0; i < r->z.n; i++) {
+        if (name_is(&r->z, &r->z.e[i], rel)) {
+            if (found >= 0)
+                return -2; /* ambiguous: duplicate names */
+            found = (long)i;
+        }
+    }
+    return found;
+}
+
+enum mg_status
+mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n)
+{
+    const struct zent *e = i < r->z.n ? &r->z.e[i] : NULL;
+    if (e == NULL || e->data_off == 0 || e->usize != n)
+        return MG_E_INVALID;
+    if (e->method == 0)
+        return e->csize == n ? mg_input_read(r->z.in, e->data_off, buf, n)
+                             : MG_E_MALFORMED;
+    if (e->method != 8)
+        return MG_E_UNSUPPORTED;
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, -15) != Z_OK)
+        return MG_E_NOMEM;
+    uint8_t in[65536];
+    uint64_t off = 0;
+    enum mg_status st = MG_OK;
+    zs.next_out = buf;
+    zs.avail_out = (uInt)n;
+    int rc = Z_OK;
+    while (rc == Z_OK && n <= UINT32_MAX) {
+        if (zs.avail_in == 0) {
+            size_t k = e->csize - off < sizeof(in) ? (size_t)(e->csize - off)
+                                                   : sizeof(in);
+            if (k == 0) {
+                st = MG_E_TRUNCATED;
+                break;
+            }
+            st = mg_input_read(r->z.in, e->data_off + off, in, k);
+            if (st != MG_OK)
+                break;
+            off += k;
+            zs.next_in = in;
+            zs.avail_in = (uInt)k;
+        }
+        rc = inflate(&zs, Z_NO_FLUSH);
+    }
+    if (st == MG_OK &&
+        (n > UINT32_MAX || rc != Z_STREAM_END || zs.avail_out != 0 ||
+         (uint32_t)crc32(0L, buf, (uInt)n) != e->crc))
+        st = MG_E_MALFORMED;
+    inflateEnd(&zs);
+    return st;
+}

@@ -50,4 +50,30 @@ uint64_t mg_inflate_out(const struct mg_inflate *z);
 enum mg_status mg_inflate_drain(struct mg_inflate *z);
 uint32_t mg_inflate_crc(const struct mg_inflate *z);
 
+/*
+ * Reading members without scanning, for modelgate convert (which scans
+ * first, then rebuilds tensors from the members). The same parser as the
+ * scan; damaged() is 1 when the scan would have reported a differential.
+ * Only random-access inputs.
+ */
+struct mg_zip_reader;
+enum mg_status mg_zip_reader_open(struct mg_input *in,
+                                  const struct mg_limits *lim,
+                                  struct mg_zip_reader **out);
+void mg_zip_reader_close(struct mg_zip_reader *r);
+int mg_zip_reader_damaged(const struct mg_zip_reader *r);
+size_t mg_zip_reader_count(const struct mg_zip_reader *r);
+const char *mg_zip_reader_name(const struct mg_zip_reader *r, size_t i);
+uint64_t mg_zip_reader_size(const struct mg_zip_reader *r, size_t i);
+/* PyTorch's archive folder ("archive/"), "" when the first member has no
+   folder. */
+const char *mg_zip_reader_prefix(const struct mg_zip_reader *r);
+/* Index of prefix + rel (without regard to case, as miniz), -1 when
+   absent, -2 when several members have that name. */
+long mg_zip_reader_find(const struct mg_zip_reader *r, const char *rel);
+/* Read member i whole (n must be its uncompressed size); deflated members
+   are inflated and their CRC checked. */
+enum mg_status
+mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n);
+
 #endif

@@ -339,9 +339,13 @@ pop_into(struct run *r, size_t from, enum mg_ok kind, struct mg_val *out)
 static inline uint64_t
 memo_hash(uint64_t k)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
+    /* splitmix64's finaliser: every input bit reaches the low bits that
+       index the table (keys chosen to collide would otherwise cluster). */
+    k ^= k >> 30;
+    k *= 0xbf58476d1ce4e5b9ULL;
+    k ^= k >> 27;
+    k *= 0x94d049bb133111ebULL;
+    k ^= k >> 31;
     return k;
 }
 

@@ -314,7 +314,10 @@ npy_body(struct mg_ctx *ctx, struct mg_input *in, struct mg_stream *s)
                             "headers over %u bytes",
                             hlen, NPY_MAX_HEADER);
     const uint8_t *p;
-    if (mg_stream_need(s, pre + (size_t)hlen, &p, NULL) != MG_OK)
+    enum mg_status st0 = mg_stream_need(s, pre + (size_t)hlen, &p, NULL);
+    if (st0 == MG_E_NOMEM)
+        return st0;
+    if (st0 != MG_OK)
         return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-header", 8,
                             "the header runs past the end of the file");
     struct lit l;
@@ -342,8 +345,12 @@ npy_body(struct mg_ctx *ctx, struct mg_input *in, struct mg_stream *s)
     if (l.itemsize == 0 || l.count_overflow)
         return MG_OK; /* nothing to compare the data with */
     uint64_t want, got = 0;
-    if (ckd_mul_u64(&want, l.count, l.itemsize) ||
-        mg_stream_skip(s, want, &got) != MG_OK)
+    enum mg_status sk = MG_OK;
+    if (!ckd_mul_u64(&want, l.count, l.itemsize))
+        sk = mg_stream_skip(s, want, &got);
+    if (sk == MG_E_NOMEM)
+        return sk;
+    if (ckd_mul_u64(&want, l.count, l.itemsize) || sk != MG_OK)
         return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "npy-header", (int64_t)pre,
                             "the header describes %" PRIu64
                             " elements of %" PRIu64

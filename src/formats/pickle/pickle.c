@@ -326,17 +326,26 @@ joblib_array(struct pscan *ps, struct mg_pvm *vm, const struct mg_pevent *ev)
                    "a joblib array wrapper whose shape or dtype cannot be "
                    "read: its data cannot be told from the pickle");
     const uint8_t *p;
+    enum mg_status st;
     if (align != NULL && align->kind == VK_INT) {
-        if (mg_stream_need(vm->s, 1, &p, NULL) != MG_OK)
-            return MG_OK; /* the machine reports the truncation */
+        st = mg_stream_need(vm->s, 1, &p, NULL);
+        if (st != MG_OK)
+            return st == MG_E_NOMEM ? st : MG_OK; /* the machine reports
+                                                     the truncation */
         uint8_t pad = p[0];
         mg_stream_advance(vm->s, 1);
-        if (mg_stream_skip(vm->s, pad, NULL) != MG_OK)
-            return MG_OK;
+        st = mg_stream_skip(vm->s, pad, NULL);
+        if (st != MG_OK)
+            return st == MG_E_NOMEM ? st : MG_OK;
     }
     uint64_t bytes, done = 0;
-    if (ckd_mul_u64(&bytes, count, itemsize) ||
-        mg_stream_skip(vm->s, bytes, &done) != MG_OK)
+    if (ckd_mul_u64(&bytes, count, itemsize))
+        st = MG_E_LIMIT;
+    else
+        st = mg_stream_skip(vm->s, bytes, &done);
+    if (st == MG_E_NOMEM)
+        return st;
+    if (st != MG_OK)
         return add(ps, MG_SEV_SUSPICIOUS, "joblib-layout", ev->offset, NULL,
                    NULL, NULL,
                    "a joblib array declares more data than the file holds");

@@ -187,14 +187,21 @@ skip_storages(struct legacy *L, struct mg_stream *s, int *ok)
                                 "in the object pickle",
                                 L->keys[i]);
         const uint8_t *p;
-        if (mg_stream_need(s, 8, &p, NULL) != MG_OK)
+        enum mg_status sn = mg_stream_need(s, 8, &p, NULL);
+        if (sn == MG_E_NOMEM)
+            return sn;
+        if (sn != MG_OK)
             return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "torch-layout",
                                 (int64_t)mg_stream_tell(s),
                                 "storage '%s' is truncated", L->keys[i]);
         uint64_t count = mg_le64(p), bytes;
         mg_stream_advance(s, 8);
-        if (ckd_mul_u64(&bytes, count, st->elsize) ||
-            mg_stream_skip(s, bytes, NULL) != MG_OK)
+        enum mg_status sk = MG_OK;
+        if (!ckd_mul_u64(&bytes, count, st->elsize))
+            sk = mg_stream_skip(s, bytes, NULL);
+        if (sk == MG_E_NOMEM)
+            return sk;
+        if (ckd_mul_u64(&bytes, count, st->elsize) || sk != MG_OK)
             return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "torch-layout",
                                 (int64_t)mg_stream_tell(s),
                                 "storage '%s' declares %" PRIu64

@@ -450,6 +450,7 @@ check_layout(struct zip *z)
     qsort(v, (size_t)z->n, sizeof(*v), cmp_lho);
     uint64_t covered = 0;
     int first = 1;
+    struct zent *prev = NULL;
     for (uint64_t i = 0; i < z->n && st == MG_OK; i++) {
         struct zent *e = v[i];
         if (e->data_off == 0)
@@ -466,6 +467,12 @@ check_layout(struct zip *z)
                     st = scan_region(z, 0, e->lho, "prefix");
             }
         } else if (e->lho < covered) {
+            /* Members that share one byte range hold the same content:
+               scanning it once is enough, and keeps an overlapping-member
+               bomb from being inflated n times. */
+            if (prev != NULL && prev->data_off == e->data_off &&
+                prev->csize == e->csize && prev->method == e->method)
+                e->scanned = 1;
             st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "zip-overlap",
                               (int64_t)e->lho,
                               "member %s starts inside the previous member "
@@ -483,6 +490,7 @@ check_layout(struct zip *z)
         }
         if (e->end > covered)
             covered = e->end;
+        prev = e;
     }
     /* Members past max-members are not looked at: neither are the bytes
        they cover. */

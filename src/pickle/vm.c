@@ -192,6 +192,27 @@ obj_add(struct run *r, struct mg_obj *o, const struct mg_val *v)
     return RC_OK;
 }
 
+/* Make room for n more kept items in one allocation (a container's size
+   is known when its items are already on the stack). */
+static enum rc
+obj_reserve(struct run *r, struct mg_obj *o, size_t n)
+{
+    size_t want = (size_t)o->nkept + n;
+    if (want > r->vm->keep_items)
+        want = r->vm->keep_items;
+    if (want <= o->cap || r->vm->arena.total > r->vm->arena.cap / 2)
+        return RC_OK;
+    struct mg_val *ni = mg_arena_alloc(&r->vm->arena, want * sizeof(*ni));
+    if (ni == NULL)
+        return fail(r, r->vm->arena.capped ? MG_E_LIMIT : MG_E_NOMEM,
+                    "max-values");
+    if (o->nkept)
+        memcpy(ni, o->items, o->nkept * sizeof(*ni));
+    o->items = ni;
+    o->cap = (uint32_t)want;
+    return RC_OK;
+}
+
 static struct mg_glob *
 new_glob(struct run *r,
          const struct mg_str *module,
@@ -327,6 +348,8 @@ pop_into(struct run *r, size_t from, enum mg_ok kind, struct mg_val *out)
     struct mg_pvm *vm = r->vm;
     struct mg_obj *o = new_obj(r, kind, sizeof(struct mg_obj));
     if (o == NULL)
+        return RC_ERR;
+    if (obj_reserve(r, o, vm->sp - from) != RC_OK)
         return RC_ERR;
     for (size_t i = from; i < vm->sp; i++)
         if (obj_add(r, o, &vm->stack[i]) != RC_OK)
@@ -2056,6 +2079,8 @@ add_items(struct run *r, size_t from, int kind)
         break;
     }
     /* Items past what the container keeps are only counted. */
+    if (obj_reserve(r, o, vm->sp - from) != RC_OK)
+        return RC_ERR;
     size_t i = from;
     for (; i < vm->sp && !(o->flags & OBJ_TRUNC); i++)
         if (obj_add(r, o, &vm->stack[i]) != RC_OK)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/limits.h"
@@ -2787,6 +2788,15 @@ step(struct run *r)
     return rc;
 }
 
+static int
+past_deadline(uint64_t deadline_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >
+           deadline_ns;
+}
+
 enum mg_status
 mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
 {
@@ -2844,6 +2854,11 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
         }
         if (++nops > vm->lim->max_opcodes) {
             rc = fail(&r, MG_E_LIMIT, "max-opcodes");
+            break;
+        }
+        if ((nops & 0xffff) == 0 && vm->deadline_ns != 0 &&
+            past_deadline(vm->deadline_ns)) {
+            rc = fail(&r, MG_E_LIMIT, "max-seconds");
             break;
         }
         r.op = *mg_stream_ptr(s);

@@ -89,8 +89,9 @@ struct mg_pvm {
     const struct mg_limits *lim;
     mg_pvm_cb cb;
     void *user;
-    int want_opcodes;    /* emit PEV_OPCODE (disasm) */
-    unsigned keep_items; /* items kept per container */
+    int want_opcodes;     /* emit PEV_OPCODE (disasm) */
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none (max-seconds) */
+    unsigned keep_items;  /* items kept per container */
 
     struct mg_arena arena;
     struct mg_val *stack;

@@ -63,3 +63,16 @@ def test_nested_payload_past_the_depth_limit_is_incomplete(inputs):
     assert f["verdict"] == "error" and rc == 2
     assert any(x["rule"] == "limit" and x["name"] == "max-depth"
                for x in f["findings"])
+
+
+def test_max_seconds_stops_a_long_stream(inputs):
+    path, _ = inputs["pickle-sparse-memo"]
+    rc, out, err, dt = run_measured(["scan", "--format", "json",
+                                     "--max-seconds", "1", path])
+    f = json.loads(out)["files"][0]
+    # on a fast machine the scan may finish within the second
+    if not f["complete"]:
+        assert f["verdict"] == "error" and rc == 2
+        assert any(x["rule"] == "limit" and x["name"] == "max-seconds"
+                   for x in f["findings"])
+    assert dt < 30

@@ -581,6 +581,7 @@ mg_pickle_scan_stream(struct mg_ctx *ctx,
     mg_pvm_init(&vm, ctx->lim, on_event, ps);
     if (o->keep_items > vm.keep_items)
         vm.keep_items = o->keep_items;
+    vm.deadline_ns = ctx->deadline_ns;
     enum mg_status st = MG_OK;
     unsigned idx = 0;
     int after_stop = 0;

@@ -122,6 +122,17 @@ cursor_pull(void *impl, void *buf, size_t n, size_t *got)
     return st;
 }
 
+/* Random-access sources skip by moving the cursor, without reading. */
+static enum mg_status
+cursor_skip(void *impl, uint64_t n, uint64_t *done)
+{
+    struct mg_input_cursor *c = impl;
+    uint64_t left = c->end - c->off;
+    *done = n < left ? n : left;
+    c->off += *done;
+    return MG_OK;
+}
+
 enum mg_status
 mg_input_stream(struct mg_input *in,
                 uint64_t off,
@@ -151,6 +162,7 @@ mg_input_stream(struct mg_input *in,
     cur->off = off;
     cur->end = end;
     mg_stream_init_pull(s, cursor_pull, cur, off, MG_STREAM_WINDOW * 64);
+    s->skip = cursor_skip;
     return MG_OK;
 }
 

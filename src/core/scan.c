@@ -111,6 +111,15 @@ mg_ctx_set_format(struct mg_ctx *ctx, const char *format)
 enum mg_status
 mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
 {
+    return mg_scan_input_with(ctx, in, name, NULL);
+}
+
+enum mg_status
+mg_scan_input_with(struct mg_ctx *ctx,
+                   struct mg_input *in,
+                   const char *name,
+                   mg_member_scan_fn scan)
+{
     enum mg_status st = MG_OK;
     int pushed = 0;
     if (name != NULL) {
@@ -127,6 +136,10 @@ mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
     st = mg_input_sniff(in);
     if (st != MG_OK) {
         st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
+        goto out;
+    }
+    if (scan != NULL) {
+        st = scan(ctx, in);
         goto out;
     }
     const struct mg_format *fmt =

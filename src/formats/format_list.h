@@ -1,2 +1,10 @@
 /* One line per format, cheapest and most specific probes first. */
 FORMAT(pickle)
+FORMAT(7z)
+FORMAT(xz)
+FORMAT(bzip2)
+FORMAT(tar)
+FORMAT(lzma)
+FORMAT(lz4)
+FORMAT(zstd)
+FORMAT(gzip)

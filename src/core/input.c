@@ -231,6 +231,10 @@ mg_input_spool(struct mg_input *in,
         mg_free(b);
         return st;
     }
+    if (n > max) { /* what sniffing took is already more */
+        n = (size_t)max;
+        st = MG_E_LIMIT;
+    }
     *buf = b;
     *mem = b;
     *len = n;

@@ -76,6 +76,9 @@
 #define MG_ARCHIVE_BLOCK (64u << 10)
 /* Bytes of a member name kept for messages and layer paths. */
 #define MG_ARCHIVE_NAME_MAX 1024u
+/* New libarchive sessions after a 7z member that cannot be decoded, to
+   reach the members after it (each passes over the entries seen). */
+#define MG_ARCHIVE_RESTARTS 8u
 
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */

@@ -13,30 +13,38 @@
  * written to disk; a 7z, which libarchive can only read with random
  * access, is held in memory (mg_input_spool) when its source is a stream.
  */
-#include <archive.h>
-#include <archive_entry.h>
+#include "formats/archive/archive.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "core/alloc.h"
 #include "core/limits.h"
 #include "core/report.h"
-#include "formats/archive/archive.h"
 #include "formats/format.h"
 #include "io/ckd.h"
 
 /* The torch tar member names whose duplicates or links matter. */
-enum { TT_STORAGES, TT_TENSORS, TT_PICKLE, TT_SYS_INFO, TT_N };
+enum {
+    TT_STORAGES,
+    TT_TENSORS,
+    TT_PICKLE,
+    TT_SYS_INFO,
+    TT_N
+};
 static const char *const tt_names[TT_N] = {"storages", "tensors", "pickle",
                                            "sys_info"};
 
 static const char *const kind_names[] = {
-    [MG_ARC_7Z] = "7z",     [MG_ARC_TAR] = "tar",   [MG_ARC_GZIP] = "gzip",
+    [MG_ARC_7Z] = "7z",       [MG_ARC_TAR] = "tar", [MG_ARC_GZIP] = "gzip",
     [MG_ARC_BZIP2] = "bzip2", [MG_ARC_XZ] = "xz",   [MG_ARC_LZMA] = "lzma",
-    [MG_ARC_ZSTD] = "zstd", [MG_ARC_LZ4] = "lz4"};
+    [MG_ARC_ZSTD] = "zstd",   [MG_ARC_LZ4] = "lz4"};
 
 struct member;
 
@@ -55,8 +63,8 @@ struct arc {
     struct mg_input_cursor cur;
     struct mg_stream s; /* sequential sources */
     int have_stream;
-    uint8_t *blk;     /* random access, not in memory: read buffer */
-    uint8_t *scratch; /* draining members */
+    uint8_t *blk;      /* random access, not in memory: read buffer */
+    uint8_t *scratch;  /* draining members */
     uint64_t in_bytes; /* bytes handed to libarchive */
     enum mg_status src_err;
     struct member *outer; /* the source is a member of our outer layer */
@@ -65,6 +73,8 @@ struct arc {
     uint64_t entries, scanned;
     int stop; /* a limit ended this layer (already reported) */
     int fatal;
+    unsigned restarts;
+    char what[32];
     unsigned tt_seen[TT_N];
     char name[MG_ARCHIVE_NAME_MAX];
 };
@@ -72,11 +82,11 @@ struct arc {
 /* The member being scanned. */
 struct member {
     struct arc *x;
-    uint64_t out;  /* bytes delivered */
-    uint64_t in0;  /* x->in_bytes when it started */
+    uint64_t out; /* bytes delivered */
+    uint64_t in0; /* x->in_bytes when it started */
     int eof;
-    int limited;   /* a limit stopped it (already reported) */
-    int err;       /* libarchive error code (ARCHIVE_WARN...), 0 when none */
+    int limited; /* a limit stopped it (already reported) */
+    int err;     /* libarchive error code (ARCHIVE_WARN...), 0 when none */
     char errmsg[256];
     /* uncompressed tar over random access: a window of the source */
     struct mg_input *parent;
@@ -120,8 +130,7 @@ src_read(struct archive *a, void *ud, const void **buf)
     enum mg_status st = mg_stream_avail(&x->s, &p, &n);
     if (st != MG_OK) {
         x->src_err = st;
-        archive_set_error(a, EIO, "cannot read the input: %s",
-                          mg_strerror(st));
+        archive_set_error(a, EIO, "cannot read the input: %s", mg_strerror(st));
         return ARCHIVE_FATAL;
     }
     if (n > MG_ARCHIVE_BLOCK)
@@ -148,8 +157,7 @@ src_skip(struct archive *a, void *ud, la_int64_t request)
     enum mg_status st = mg_stream_skip(&x->s, n, &done);
     if (st != MG_OK && st != MG_E_TRUNCATED) {
         x->src_err = st;
-        archive_set_error(a, EIO, "cannot read the input: %s",
-                          mg_strerror(st));
+        archive_set_error(a, EIO, "cannot read the input: %s", mg_strerror(st));
         return ARCHIVE_FATAL;
     }
     x->in_bytes += done;
@@ -362,8 +370,7 @@ member_input(struct member *m, struct archive_entry *e, struct mg_input *mi)
     uint64_t size = (uint64_t)archive_entry_size(e);
     la_int64_t pos = archive_filter_bytes(x->a, 0);
     uint64_t end;
-    if (pos < 0 || ckd_add_u64(&end, (uint64_t)pos, size) ||
-        end > x->in->size)
+    if (pos < 0 || ckd_add_u64(&end, (uint64_t)pos, size) || end > x->in->size)
         return MG_OK;
     size_t k = size < sizeof(m->pre) ? (size_t)size : sizeof(m->pre);
     size_t got = 0;
@@ -423,10 +430,11 @@ copy_name(char *dst, size_t cap, const char *src)
     const uint8_t *s = (const uint8_t *)src;
     while (s[i] != 0 && o + 4 < cap) {
         uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2
-                                : (c & 0xF0) == 0xE0   ? 3
-                                : (c & 0xF8) == 0xF0   ? 4
-                                                       : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
         int ok = len > 0 && (len == 1 || c >= 0xC2);
         for (size_t k = 1; ok && k < len; k++)
             ok = (s[i + k] & 0xC0) == 0x80;
@@ -556,6 +564,8 @@ source_limited(const struct arc *x)
 static enum mg_status
 report_error(struct arc *x, const char *what, const char *msg, int cut)
 {
+    if (x->src_err == MG_E_NOMEM)
+        return MG_E_NOMEM;
     if (x->src_err != MG_OK) {
         if (source_limited(x))
             return MG_OK;
@@ -563,7 +573,7 @@ report_error(struct arc *x, const char *what, const char *msg, int cut)
     }
     if (archive_read_has_encrypted_entries(x->a) > 0) {
         mg_report_set_incomplete(x->ctx->rep);
-        return mg_ctx_findf(x->ctx, MG_SEV_INFO, "archive-encrypted", -1,
+        return mg_ctx_findf(x->ctx, MG_SEV_UNKNOWN, "archive-encrypted", -1,
                             "%s: encrypted content cannot be read without "
                             "the password (%s); it was not scanned",
                             what, msg);
@@ -572,7 +582,7 @@ report_error(struct arc *x, const char *what, const char *msg, int cut)
         mg_report_set_incomplete(x->ctx->rep);
     return mg_ctx_findf(x->ctx, MG_SEV_SUSPICIOUS, "archive-corrupt", -1,
                         "%s: %s%s", what, msg,
-                        cut ? "; what follows could not be read" : "");
+                        cut ? "; the rest could not be read" : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -588,7 +598,7 @@ scan_member(struct arc *x, struct archive_entry *e)
     m.in0 = x->in_bytes;
     if (archive_entry_is_data_encrypted(e)) {
         mg_report_set_incomplete(x->ctx->rep);
-        return mg_ctx_findf(x->ctx, MG_SEV_INFO, "archive-encrypted", -1,
+        return mg_ctx_findf(x->ctx, MG_SEV_UNKNOWN, "archive-encrypted", -1,
                             "member %s is encrypted: it cannot be read "
                             "without the password and was not scanned",
                             x->name);
@@ -598,8 +608,7 @@ scan_member(struct arc *x, struct archive_entry *e)
     if (st != MG_OK && st != MG_E_IO)
         return st;
     mg_member_scan_fn fn = NULL;
-    if ((archive_format(x->a) & ARCHIVE_FORMAT_BASE_MASK) ==
-        ARCHIVE_FORMAT_TAR)
+    if ((archive_format(x->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR)
         fn = mg_torch_tar_member(x->name);
     x->scanned++;
     if (!m.limited)
@@ -763,17 +772,19 @@ open_source(struct arc *x, struct mg_input *in)
     return x->scratch == NULL ? MG_E_NOMEM : MG_OK;
 }
 
+/* Open a libarchive session on the source (from its start). Returns MG_OK
+   with x->a ready, or with x->stop set when it cannot be read (reported). */
 static enum mg_status
-run(struct arc *x)
+open_session(struct arc *x)
 {
-    struct mg_ctx *ctx = x->ctx;
-    enum mg_status st = MG_OK;
     x->a = archive_read_new();
     if (x->a == NULL)
         return MG_E_NOMEM;
+    x->pos = 0;
+    x->fatal = 0;
     if (!enable(x)) {
         x->stop = 1;
-        return mg_ctx_incomplete(ctx, NULL, -1,
+        return mg_ctx_incomplete(x->ctx, NULL, -1,
                                  "this build of libarchive cannot read it");
     }
     archive_read_set_callback_data(x->a, x);
@@ -781,19 +792,61 @@ run(struct arc *x)
     archive_read_set_skip_callback(x->a, src_skip);
     if (x->in->read_at != NULL)
         archive_read_set_seek_callback(x->a, src_seek);
-    char what[64];
-    snprintf(what, sizeof(what), "the %s data", kind_names[x->kind]);
     if (archive_read_open1(x->a) != ARCHIVE_OK) {
         const char *e = archive_error_string(x->a);
-        return report_error(x, what, e ? e : "not readable", 1);
+        x->stop = 1;
+        return report_error(x, x->what, e ? e : "not readable", 1);
     }
-    x->decompresses = x->kind != MG_ARC_TAR;
     if (x->kind != MG_ARC_7Z && x->kind != MG_ARC_TAR &&
         (archive_filter_count(x->a) < 2 ||
-         archive_filter_code(x->a, 0) != filter_code(x->kind)))
-        return report_error(x, what, "not a valid stream", 1);
+         archive_filter_code(x->a, 0) != filter_code(x->kind))) {
+        x->stop = 1;
+        return report_error(x, x->what, "not a valid stream", 1);
+    }
+    return MG_OK;
+}
+
+/*
+ * libarchive gives up on a 7z at the first member it cannot decode
+ * (ARCHIVE_FATAL), though members in other folders are still readable.
+ * Start a new session and pass over the entries already seen without
+ * reading them (libarchive then skips whole folders by seeking).
+ */
+static enum mg_status
+restart(struct arc *x)
+{
+    archive_read_free(x->a);
+    x->a = NULL;
+    x->restarts++;
+    enum mg_status st = open_session(x);
+    if (st != MG_OK || x->stop)
+        return st;
+    for (uint64_t i = 0; i < x->entries; i++) {
+        struct archive_entry *e = NULL;
+        int r = archive_read_next_header(x->a, &e);
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            x->stop = 1; /* what follows stays unread (already reported) */
+            return MG_OK;
+        }
+    }
+    return MG_OK;
+}
+
+static enum mg_status
+run(struct arc *x)
+{
+    struct mg_ctx *ctx = x->ctx;
+    snprintf(x->what, sizeof(x->what), "the %s data", kind_names[x->kind]);
+    x->decompresses = x->kind != MG_ARC_TAR;
+    enum mg_status st = open_session(x);
     unsigned retries = 0;
-    while (!x->stop && !x->fatal) {
+    while (st == MG_OK && !x->stop) {
+        if (x->fatal) {
+            if (x->kind != MG_ARC_7Z || x->restarts >= MG_ARCHIVE_RESTARTS)
+                break;
+            st = restart(x);
+            continue;
+        }
         if (mg_ctx_expired(ctx))
             return stop_at(x, "max-seconds", "in the %s", kind_names[x->kind]);
         struct archive_entry *e = NULL;
@@ -805,8 +858,8 @@ run(struct arc *x)
         retries = 0;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             const char *msg = archive_error_string(x->a);
-            st = report_error(x, what, msg ? msg : "unreadable entry", 1);
-            if (st != MG_OK || r == ARCHIVE_FATAL || e == NULL)
+            st = report_error(x, x->what, msg ? msg : "unreadable entry", 1);
+            if (r == ARCHIVE_FATAL || e == NULL)
                 break;
             continue;
         }
@@ -818,10 +871,8 @@ run(struct arc *x)
             break;
         }
         st = entry(x, e);
-        if (st != MG_OK)
-            break;
     }
-    if (st == MG_OK && !x->stop)
+    if (st == MG_OK && !x->stop && !x->fatal)
         st = mg_ctx_findf(ctx, MG_SEV_INFO, "archive-info", -1,
                           "%s: %" PRIu64 " entries, %" PRIu64
                           " scanned, %" PRIu64 " bytes decompressed",
@@ -859,11 +910,11 @@ mg_archive_scan(struct mg_ctx *ctx, struct mg_input *in, enum mg_arc_kind k)
 /* ------------------------------------------------------------------ */
 /* the format table entries */
 
-#define ARCHIVE_FORMAT(id, label, kind)                                     \
+#define ARCHIVE_FORMAT(id, label, kind)                                      \
     static enum mg_status scan_##id(struct mg_ctx *ctx, struct mg_input *in) \
-    {                                                                       \
-        return mg_archive_scan(ctx, in, kind);                              \
-    }                                                                       \
+    {                                                                        \
+        return mg_archive_scan(ctx, in, kind);                               \
+    }                                                                        \
     const struct mg_format mg_format_##id = {label, mg_probe_##id, scan_##id};
 
 ARCHIVE_FORMAT(7z, "7z", MG_ARC_7Z)

@@ -150,8 +150,8 @@ mg_probe_bzip2(const uint8_t *h, size_t n, uint64_t size)
     static const uint8_t block[6] = {0x31, 0x41, 0x59, 0x26, 0x53, 0x59};
     static const uint8_t end[6] = {0x17, 0x72, 0x45, 0x38, 0x50, 0x90};
     const uint8_t *p = head(h, n, 10);
-    if (p == NULL || p[0] != 'B' || p[1] != 'Z' || p[2] != 'h' ||
-        p[3] < '1' || p[3] > '9')
+    if (p == NULL || p[0] != 'B' || p[1] != 'Z' || p[2] != 'h' || p[3] < '1' ||
+        p[3] > '9')
         return 0;
     int is_block = 1, is_end = 1;
     for (size_t i = 0; i < 6; i++) {

@@ -43,7 +43,12 @@ static const struct {
     {"QInt32Storage", 4},
 };
 
-enum want { WANT_COUNT, WANT_STORAGE, WANT_TENSOR, WANT_ANY };
+enum want {
+    WANT_COUNT,
+    WANT_STORAGE,
+    WANT_TENSOR,
+    WANT_ANY
+};
 
 struct tt {
     struct mg_ctx *ctx;
@@ -147,8 +152,8 @@ on_stop(void *user, struct mg_pvm *vm, const struct mg_pvm_result *res)
 }
 
 /* Why the structure ends at off; the rest is scanned as pickles. */
-__attribute__((format(printf, 3, 4))) static enum mg_status
-deviate(struct tt *t, uint64_t off, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static enum mg_status
+deviate_how(struct tt *t, uint64_t off, int fails, const char *fmt, ...)
 {
     char why[300];
     if (t->s.err != MG_OK)
@@ -160,15 +165,17 @@ deviate(struct tt *t, uint64_t off, const char *fmt, ...)
     enum mg_status st = mg_ctx_findf(
         t->ctx, MG_SEV_SUSPICIOUS, "torch-tar-layout", (int64_t)off,
         "member '%s' of a PyTorch tar does not have the layout torch.load "
-        "reads: %s; torch.load would fail here (a writer never produces "
-        "this), the rest of the member is scanned for pickles",
-        t->member, why);
+        "reads: %s; torch.load %s (a writer never produces this); the rest "
+        "of the member is scanned for pickles",
+        t->member, why, fails ? "would fail here" : "ignores them");
     if (st != MG_OK)
         return st;
     struct mg_pickle_opts o = {.fallback = 1};
     struct mg_pickle_summary sum;
     return mg_pickle_scan_stream(t->ctx, &t->s, &o, &sum);
 }
+
+#define deviate(t, off, ...) deviate_how(t, off, 1, __VA_ARGS__)
 
 /* One pickle of the structure. *ok = 0 when it is not what torch.load
    expects (already reported, the rest scanned). */
@@ -206,7 +213,8 @@ raw_skip(struct tt *t, uint64_t n, const char *what, int *ok)
     enum mg_status st = mg_stream_skip(&t->s, n, &done);
     if (st == MG_E_TRUNCATED)
         return deviate(t, off + done,
-                       "%s declares %" PRIu64 " bytes, the member ends after %" PRIu64,
+                       "%s declares %" PRIu64
+                       " bytes, the member ends after %" PRIu64,
                        what, n, done);
     if (st != MG_OK)
         return st == MG_E_IO ? MG_OK : st; /* the source reported it */
@@ -266,7 +274,8 @@ storages(struct tt *t)
         if (st != MG_OK || !ok)
             return st;
         if (count > INT64_MAX || ckd_mul_u64(&bytes, count, elsize))
-            return deviate(t, off, "a storage of %" PRIu64 " elements is too large",
+            return deviate(t, off,
+                           "a storage of %" PRIu64 " elements is too large",
                            count);
         st = raw_skip(t, bytes, "a storage", &ok);
     }
@@ -302,12 +311,15 @@ tensors(struct tt *t)
 }
 
 static enum mg_status
-scan_member(struct mg_ctx *ctx, struct mg_input *in, const char *member,
+scan_member(struct mg_ctx *ctx,
+            struct mg_input *in,
+            const char *member,
             enum mg_status (*body)(struct tt *))
 {
     /* Not a pickle at all: torch.load would fail at once; scan it for what
        it is. */
-    const struct mg_format *f = mg_format_detect(in->head, in->head_len, in->size);
+    const struct mg_format *f =
+        mg_format_detect(in->head, in->head_len, in->size);
     if (f != NULL && strcmp(f->name, "pickle") != 0) {
         enum mg_status st = mg_ctx_findf(
             ctx, MG_SEV_SUSPICIOUS, "torch-tar-layout", 0,
@@ -326,8 +338,8 @@ scan_member(struct mg_ctx *ctx, struct mg_input *in, const char *member,
     if (st == MG_OK) {
         st = body(t);
         if (st == MG_OK && t->complete && !mg_stream_at_end(&t->s))
-            st = deviate(t, mg_stream_tell(&t->s),
-                         "there are bytes after the last record");
+            st = deviate_how(t, mg_stream_tell(&t->s), 0,
+                             "there are bytes after the last record");
         mg_stream_fini(&t->s);
     } else {
         st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));

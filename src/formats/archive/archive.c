@@ -1,9 +1,10 @@
 /*
  * archive.c - the libarchive-backed containers (the only file that sees
  * <archive.h>). One libarchive session per layer, with only what that
- * layer needs enabled: 7z; tar; or one compression filter with the tar and
- * raw formats (a compressed tar is one layer, any other compressed stream
- * is a layer with one member, "data", sniffed again by content).
+ * layer needs enabled: 7z; tar; or one compression filter with the raw
+ * format: a compressed stream is a layer with one member, "data", which is
+ * sniffed again by content like any other member (a .tar.gz is a gzip
+ * layer whose data is a tar layer).
  *
  * libarchive reads the layer through callbacks over the mg_input, at most
  * MG_ARCHIVE_BLOCK bytes per call, so that the compressed bytes consumed
@@ -154,12 +155,13 @@ src_skip(struct archive *a, void *ud, la_int64_t request)
         x->pos += done;
         return (la_int64_t)done;
     }
+    /* libarchive takes any value below the request as "skipped that
+       much" (a negative one makes it loop for ever): on an error, say what
+       was skipped; the next read returns the error. */
+    (void)a;
     enum mg_status st = mg_stream_skip(&x->s, n, &done);
-    if (st != MG_OK && st != MG_E_TRUNCATED) {
+    if (st != MG_OK && st != MG_E_TRUNCATED)
         x->src_err = st;
-        archive_set_error(a, EIO, "cannot read the input: %s", mg_strerror(st));
-        return ARCHIVE_FATAL;
-    }
     x->in_bytes += done;
     return (la_int64_t)done;
 }
@@ -249,14 +251,15 @@ charge(struct member *m, uint64_t n)
                      x->name, lim->max_member_bytes);
     else if (ratio_exceeded(lim, m->out, x->in_bytes - m->in0))
         st = stop_at(x, "max-ratio",
-                     "member %s: %" PRIu64 " bytes from %" PRIu64
+                     "member %s: %" PRIu64 " bytes from at most %" PRIu64
                      " compressed bytes (a decompression bomb?)",
-                     x->name, m->out, x->in_bytes - m->in0);
+                     x->name, m->out, x->in_bytes - m->in0 + MG_ARCHIVE_BLOCK);
     else if (ratio_exceeded(lim, x->out_bytes, x->in_bytes))
         st = stop_at(x, "max-ratio",
-                     "%s: %" PRIu64 " bytes from %" PRIu64
+                     "%s: %" PRIu64 " bytes from at most %" PRIu64
                      " compressed bytes (a decompression bomb?)",
-                     kind_names[x->kind], x->out_bytes, x->in_bytes);
+                     kind_names[x->kind], x->out_bytes,
+                     x->in_bytes + MG_ARCHIVE_BLOCK);
     else
         return MG_OK;
     return st != MG_OK ? st : MG_E_LIMIT;
@@ -703,10 +706,11 @@ enable(struct arc *x)
     default:
         return 0;
     }
-    /* ARCHIVE_WARN means "through an external program": never. */
-    return r == ARCHIVE_OK &&
-           archive_read_support_format_tar(a) == ARCHIVE_OK &&
-           archive_read_support_format_raw(a) == ARCHIVE_OK;
+    /* ARCHIVE_WARN means "through an external program": never. The
+       decompressed stream is one member, sniffed again by content (a tar
+       in it is a layer of its own): libarchive's own format bidding would
+       take any stream that starts with a zero block for an empty tar. */
+    return r == ARCHIVE_OK && archive_read_support_format_raw(a) == ARCHIVE_OK;
 }
 
 static int

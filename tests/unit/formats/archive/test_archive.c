@@ -26,13 +26,13 @@ find_at(const struct mg_report *r, const char *rule, const char *layer)
     return NULL;
 }
 
-#define assert_finding_at(r, rule, layer)                                  \
-    do {                                                                   \
-        if (find_at((r), (rule), (layer)) == NULL) {                       \
-            mgt_dump(r);                                                   \
-            fail_msg("no finding %s at layer %s", (rule),                  \
-                     (layer) ? (layer) : "(file)");                        \
-        }                                                                  \
+#define assert_finding_at(r, rule, layer)                 \
+    do {                                                  \
+        if (find_at((r), (rule), (layer)) == NULL) {      \
+            mgt_dump(r);                                  \
+            fail_msg("no finding %s at layer %s", (rule), \
+                     (layer) ? (layer) : "(file)");       \
+        }                                                 \
     } while (0)
 
 static struct mg_report *
@@ -115,8 +115,8 @@ test_probes(void **state)
         {"mal_model_bin.tar.lz4", mg_probe_lz4},
     };
     unsigned (*const all[])(const uint8_t *, size_t, uint64_t) = {
-        mg_probe_7z,   mg_probe_tar,  mg_probe_gzip, mg_probe_bzip2,
-        mg_probe_xz,   mg_probe_lzma, mg_probe_zstd, mg_probe_lz4};
+        mg_probe_7z, mg_probe_tar,  mg_probe_gzip, mg_probe_bzip2,
+        mg_probe_xz, mg_probe_lzma, mg_probe_zstd, mg_probe_lz4};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
         char rel[128];
         snprintf(rel, sizeof(rel), "archive/%s", own[i].file);
@@ -177,17 +177,17 @@ struct expect {
 static const struct expect table[] = {
     {"mal_model_bin.tar", MG_VERDICT_DANGEROUS, "pickle-call", "model.bin"},
     {"mal_model_bin.tar.gz", MG_VERDICT_DANGEROUS, "pickle-call",
-     "model.bin"},
+     "data!model.bin"},
     {"mal_model_bin.tar.bz2", MG_VERDICT_DANGEROUS, "pickle-call",
-     "model.bin"},
+     "data!model.bin"},
     {"mal_model_bin.tar.xz", MG_VERDICT_DANGEROUS, "pickle-call",
-     "model.bin"},
+     "data!model.bin"},
     {"mal_model_bin.tar.lzma", MG_VERDICT_DANGEROUS, "pickle-call",
-     "model.bin"},
+     "data!model.bin"},
     {"mal_model_bin.tar.zst", MG_VERDICT_DANGEROUS, "pickle-call",
-     "model.bin"},
+     "data!model.bin"},
     {"mal_model_bin.tar.lz4", MG_VERDICT_DANGEROUS, "pickle-call",
-     "model.bin"},
+     "data!model.bin"},
     {"mal_model_bin.7z", MG_VERDICT_DANGEROUS, "pickle-call", "model.bin"},
     {"mal_readme_md.tar", MG_VERDICT_DANGEROUS, "pickle-call", "README.md"},
     {"mal_no_extension.tar", MG_VERDICT_DANGEROUS, "pickle-call", "weights"},
@@ -203,7 +203,7 @@ static const struct expect table[] = {
     {"mal_torch_folder_broken.7z", MG_VERDICT_DANGEROUS, "pickle-broken",
      "archive/data.pkl"},
     {"mal_nested.7z.xz", MG_VERDICT_DANGEROUS, "pickle-call",
-     "data!inner.tar.gz!payload.pkl"},
+     "data!inner.tar.gz!data!payload.pkl"},
     {"mal_after_bad_member.7z", MG_VERDICT_DANGEROUS, "pickle-call",
      "second.pkl"},
     {"mal_truncated.tar.gz", MG_VERDICT_DANGEROUS, "archive-corrupt", NULL},
@@ -228,8 +228,8 @@ static const struct expect table[] = {
     {"sus_symlink_outside.7z", MG_VERDICT_SUSPICIOUS, "archive-link", NULL},
     {"sus_device.tar", MG_VERDICT_SUSPICIOUS, "archive-special", NULL},
     {"sus_bad_crc.7z", MG_VERDICT_SUSPICIOUS, "archive-corrupt", NULL},
-    {"sus_torch_legacy_trailing.tar", MG_VERDICT_SUSPICIOUS,
-     "torch-tar-layout", "storages"},
+    {"sus_torch_legacy_trailing.tar", MG_VERDICT_SUSPICIOUS, "torch-tar-layout",
+     "storages"},
     {"sus_torch_legacy_duplicate.tar", MG_VERDICT_SUSPICIOUS,
      "archive-duplicate", NULL},
     {"sus_torch_legacy_symlink.tar", MG_VERDICT_SUSPICIOUS, "archive-link",
@@ -245,7 +245,8 @@ test_fixture_table(void **state)
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         const struct expect *e = &table[i];
         struct mg_report *r = scan_fixture(e->file);
-        if (mg_report_verdict(r) != e->verdict || !find_at(r, e->rule, e->layer)) {
+        if (mg_report_verdict(r) != e->verdict ||
+            !find_at(r, e->rule, e->layer)) {
             mgt_dump(r);
             fail_msg("%s: verdict %s, wanted %s with %s at %s", e->file,
                      mg_verdict_name(mg_report_verdict(r)),
@@ -263,10 +264,10 @@ test_published_case(void **state)
 {
     (void)state;
     struct mg_report *r = scan_fixture("mal_torch_folder_broken.7z");
-    const struct mg_finding *call = find_at(r, "pickle-call",
-                                            "archive/data.pkl");
-    const struct mg_finding *brk = find_at(r, "pickle-broken",
-                                           "archive/data.pkl");
+    const struct mg_finding *call =
+        find_at(r, "pickle-call", "archive/data.pkl");
+    const struct mg_finding *brk =
+        find_at(r, "pickle-broken", "archive/data.pkl");
     assert_non_null(call);
     assert_non_null(brk);
     assert_int_equal(call->severity, MG_SEV_DANGEROUS);
@@ -314,17 +315,17 @@ test_max_depth(void **state)
     (void)state;
     struct mg_options o;
     mg_options_init(&o);
-    /* xz -> data (1) -> inner.tar.gz (2) -> payload.pkl (3) */
-    o.limits.max_depth = 3;
+    /* xz -> data (1) -> inner.tar.gz (2) -> data (3) -> payload.pkl (4) */
+    o.limits.max_depth = 4;
     struct mg_report *r = scan_fixture_opts("mal_nested.7z.xz", &o);
     assert_verdict(r, MG_VERDICT_DANGEROUS);
     assert_true(mg_report_complete(r));
     mg_report_free(r);
-    o.limits.max_depth = 2;
+    o.limits.max_depth = 3;
     r = scan_fixture_opts("mal_nested.7z.xz", &o);
     assert_verdict(r, MG_VERDICT_ERROR);
     assert_limit(r, "max-depth");
-    assert_finding_at(r, "limit", "data!inner.tar.gz");
+    assert_finding_at(r, "limit", "data!inner.tar.gz!data");
     mg_report_free(r);
 }
 
@@ -382,7 +383,9 @@ test_max_member_bytes_total_and_ratio(void **state)
     r = mgt_scan_opts(b, len, &o);
     assert_verdict(r, MG_VERDICT_ERROR);
     assert_limit(r, "max-member-bytes");
-    assert_finding_at(r, "limit", "z.pkl");
+    /* reported where the reading was: the tar member, inside the gzip's
+       data */
+    assert_finding_at(r, "limit", "data!z.pkl");
     mg_report_free(r);
 
     mg_options_init(&o);
@@ -400,8 +403,8 @@ test_max_member_bytes_total_and_ratio(void **state)
     mg_report_free(r);
     free(b);
 
-    /* the ratio of the whole stream catches many small members that are
-       each below the per-member threshold */
+    /* the ratio of a whole 7z catches many small members that are each
+       below the per-member threshold */
     static unsigned char zeros[48u << 10];
     struct member m[64];
     char names[64][16];
@@ -409,14 +412,14 @@ test_max_member_bytes_total_and_ratio(void **state)
         snprintf(names[i], sizeof(names[i]), "z%d", i);
         m[i] = (struct member){names[i], zeros, sizeof(zeros)};
     }
-    b = build(ARCHIVE_FORMAT_TAR_USTAR, ARCHIVE_FILTER_GZIP, m, 64, &len);
+    b = build(ARCHIVE_FORMAT_7ZIP, ARCHIVE_FILTER_NONE, m, 64, &len);
     mg_options_init(&o);
     o.limits.max_ratio = 20;
     r = mgt_scan_opts(b, len, &o);
     assert_verdict(r, MG_VERDICT_ERROR);
     assert_limit(r, "max-ratio");
     const struct mg_finding *f = mgt_find(r, "limit", NULL, "max-ratio");
-    assert_non_null(strstr(f->message, "gzip:"));
+    assert_non_null(strstr(f->message, "7z:"));
     mg_report_free(r);
     free(b);
 }
@@ -456,7 +459,7 @@ test_max_spool_and_tar_window(void **state)
     o.limits.max_spool_bytes = len7;
     r = mgt_scan_opts(b, len, &o);
     assert_verdict(r, MG_VERDICT_DANGEROUS);
-    assert_finding_at(r, "pickle-call", "inner.7z!model.bin");
+    assert_finding_at(r, "pickle-call", "data!inner.7z!model.bin");
     mg_report_free(r);
     free(b);
     free(z);
@@ -494,8 +497,8 @@ test_torch_tar(void **state)
     unsigned char *t = mgt_fixture("archive/ok_torch_legacy.tar", &len);
     struct member m = {"legacy.tar", t, len};
     size_t blen = 0;
-    unsigned char *b = build(ARCHIVE_FORMAT_7ZIP, ARCHIVE_FILTER_NONE, &m, 1,
-                             &blen);
+    unsigned char *b =
+        build(ARCHIVE_FORMAT_7ZIP, ARCHIVE_FILTER_NONE, &m, 1, &blen);
     r = mgt_scan(b, blen);
     assert_verdict(r, MG_VERDICT_SAFE);
     assert_finding_at(r, "archive-info", "legacy.tar");

@@ -61,6 +61,8 @@ LAYERS = [
     ("mal_readme_md.tar", "README.md"),
     ("mal_no_extension.tar", "weights"),
     ("mal_safetensors_name.7z", "weights.safetensors"),
+    ("mal_unicode_name.7z", "модель/данные.pkl"),
+    ("mal_bad_utf16_name.7z", "?"),
     ("mal_v7.tar", "model.pt"),
     ("mal_pax_long_name.tar", "folder/" + "x" * 150 + "/data.pkl"),
     ("mal_gnu_long_name.tar", "folder/" + "y" * 150 + "/data.pkl"),

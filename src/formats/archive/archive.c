@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,7 @@ struct arc {
     int stop; /* a limit ended this layer (already reported) */
     int fatal;
     unsigned restarts;
+    int opened; /* libarchive has chosen its format */
     char what[32];
     unsigned tt_seen[TT_N];
     char name[MG_ARCHIVE_NAME_MAX];
@@ -574,7 +576,10 @@ report_error(struct arc *x, const char *what, const char *msg, int cut)
             return MG_OK;
         return mg_ctx_incomplete(x->ctx, NULL, -1, "the source cannot be read");
     }
-    if (archive_read_has_encrypted_entries(x->a) > 0) {
+    /* Only 7z can say, and only once open: after a failed open,
+       libarchive 3.6 leaves its format pointer past its table. */
+    if (x->kind == MG_ARC_7Z && x->opened &&
+        archive_read_has_encrypted_entries(x->a) > 0) {
         mg_report_set_incomplete(x->ctx->rep);
         return mg_ctx_findf(x->ctx, MG_SEV_UNKNOWN, "archive-encrypted", -1,
                             "%s: encrypted content cannot be read without "
@@ -639,10 +644,20 @@ entry(struct arc *x, struct archive_entry *e)
     const char *raw = archive_entry_pathname_utf8(e);
     if (raw == NULL)
         raw = archive_entry_pathname(e);
-    if (raw == NULL)
-        raw = "";
+    enum mg_status st;
+    if (raw == NULL) {
+        /* 7z names are UTF-16: one that does not convert (a lone
+           surrogate...) has no name at all */
+        raw = "?";
+        st = mg_ctx_findf(x->ctx, MG_SEV_SUSPICIOUS, "archive-member-name", -1,
+                          "the name of a member of the %s cannot be "
+                          "decoded (shown as '?')",
+                          kind_names[x->kind]);
+        if (st != MG_OK)
+            return st;
+    }
     int ctl = copy_name(x->name, sizeof(x->name), raw);
-    enum mg_status st = check_name(x, raw, ctl);
+    st = check_name(x, raw, ctl);
     if (st != MG_OK)
         return st;
     int tt = x->kind == MG_ARC_7Z ? -1 : tt_index(raw);
@@ -796,11 +811,13 @@ open_session(struct arc *x)
     archive_read_set_skip_callback(x->a, src_skip);
     if (x->in->read_at != NULL)
         archive_read_set_seek_callback(x->a, src_seek);
+    x->opened = 0;
     if (archive_read_open1(x->a) != ARCHIVE_OK) {
         const char *e = archive_error_string(x->a);
         x->stop = 1;
         return report_error(x, x->what, e ? e : "not readable", 1);
     }
+    x->opened = 1;
     if (x->kind != MG_ARC_7Z && x->kind != MG_ARC_TAR &&
         (archive_filter_count(x->a) < 2 ||
          archive_filter_code(x->a, 0) != filter_code(x->kind))) {
@@ -860,6 +877,13 @@ run(struct arc *x)
         if (r == ARCHIVE_RETRY && ++retries < 3)
             continue;
         retries = 0;
+        /* an entry that fails counts too: it bounds the loop */
+        if (++x->entries > ctx->lim->max_members) {
+            st = stop_at(x, "max-members",
+                         "the %s has more than %" PRIu64 " members",
+                         kind_names[x->kind], ctx->lim->max_members);
+            break;
+        }
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             const char *msg = archive_error_string(x->a);
             st = report_error(x, x->what, msg ? msg : "unreadable entry", 1);
@@ -868,12 +892,6 @@ run(struct arc *x)
             continue;
         }
         x->raw = archive_format(x->a) == ARCHIVE_FORMAT_RAW;
-        if (++x->entries > ctx->lim->max_members) {
-            st = stop_at(x, "max-members",
-                         "the %s has more than %" PRIu64 " members",
-                         kind_names[x->kind], ctx->lim->max_members);
-            break;
-        }
         st = entry(x, e);
     }
     if (st == MG_OK && !x->stop && !x->fatal)
@@ -897,6 +915,11 @@ mg_archive_scan(struct mg_ctx *ctx, struct mg_input *in, enum mg_arc_kind k)
        stopped by a limit (already reported there). */
     if (in->pull == member_pull || in->read_at == window_read_at)
         x->outer = in->impl;
+    /* libarchive converts member names to the locale's character set; in
+       the C locale every non-ASCII 7z name would be lost. UTF-8 for this
+       thread, for the time of the scan. */
+    locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    locale_t old = utf8 != (locale_t)0 ? uselocale(utf8) : (locale_t)0;
     enum mg_status st = open_source(x, in);
     if (st == MG_OK && !x->stop)
         st = run(x);
@@ -908,6 +931,10 @@ mg_archive_scan(struct mg_ctx *ctx, struct mg_input *in, enum mg_arc_kind k)
     mg_free(x->scratch);
     mg_free(x->spool);
     mg_free(x);
+    if (utf8 != (locale_t)0) {
+        uselocale(old);
+        freelocale(utf8);
+    }
     return st;
 }
 

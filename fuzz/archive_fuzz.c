@@ -7,21 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/archive/archive.h"
 #include "modelgate/modelgate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t
-crc32_bits(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xFFFFFFFFu;
-}
 
 static void
 put32(uint8_t *p, uint32_t v)
@@ -48,8 +37,8 @@ fix_checksums(uint8_t *b, size_t n)
     if (n >= 32 && memcmp(b, sz, 6) == 0) {
         uint64_t off = get64(b + 12), len = get64(b + 20);
         if (off <= n - 32 && len <= n - 32 - off)
-            put32(b + 28, crc32_bits(b + 32 + off, (size_t)len));
-        put32(b + 8, crc32_bits(b + 12, 20));
+            put32(b + 28, mg_arc_crc32(b + 32 + off, (size_t)len));
+        put32(b + 8, mg_arc_crc32(b + 12, 20));
         return;
     }
     if (n >= 512 && memcmp(b + 257, "ustar", 5) == 0) {

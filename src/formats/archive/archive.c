@@ -43,10 +43,27 @@ enum {
 static const char *const tt_names[TT_N] = {"storages", "tensors", "pickle",
                                            "sys_info"};
 
-static const char *const kind_names[] = {
-    [MG_ARC_7Z] = "7z",       [MG_ARC_TAR] = "tar", [MG_ARC_GZIP] = "gzip",
-    [MG_ARC_BZIP2] = "bzip2", [MG_ARC_XZ] = "xz",   [MG_ARC_LZMA] = "lzma",
-    [MG_ARC_ZSTD] = "zstd",   [MG_ARC_LZ4] = "lz4"};
+/* Per kind: its name, the libarchive filter that decodes it (NONE for the
+   archive formats) and the one reader or filter it enables. */
+static const struct kind {
+    const char *name;
+    int filter;
+    int (*support)(struct archive *);
+} kinds[] = {
+    [MG_ARC_7Z] = {"7z", ARCHIVE_FILTER_NONE, archive_read_support_format_7zip},
+    [MG_ARC_TAR] = {"tar", ARCHIVE_FILTER_NONE,
+                    archive_read_support_format_tar},
+    [MG_ARC_GZIP] = {"gzip", ARCHIVE_FILTER_GZIP,
+                     archive_read_support_filter_gzip},
+    [MG_ARC_BZIP2] = {"bzip2", ARCHIVE_FILTER_BZIP2,
+                      archive_read_support_filter_bzip2},
+    [MG_ARC_XZ] = {"xz", ARCHIVE_FILTER_XZ, archive_read_support_filter_xz},
+    [MG_ARC_LZMA] = {"lzma", ARCHIVE_FILTER_LZMA,
+                     archive_read_support_filter_lzma},
+    [MG_ARC_ZSTD] = {"zstd", ARCHIVE_FILTER_ZSTD,
+                     archive_read_support_filter_zstd},
+    [MG_ARC_LZ4] = {"lz4", ARCHIVE_FILTER_LZ4, archive_read_support_filter_lz4},
+};
 
 struct member;
 
@@ -260,7 +277,7 @@ charge(struct member *m, uint64_t n)
         st = stop_at(x, "max-ratio",
                      "%s: %" PRIu64 " bytes from at most %" PRIu64
                      " compressed bytes (a decompression bomb?)",
-                     kind_names[x->kind], x->out_bytes,
+                     kinds[x->kind].name, x->out_bytes,
                      x->in_bytes + MG_ARCHIVE_BLOCK);
     else
         return MG_OK;
@@ -502,7 +519,7 @@ check_name(struct arc *x, const char *raw, int ctl)
     if (raw[0] == '\0')
         return mg_ctx_findf(x->ctx, MG_SEV_SUSPICIOUS, "archive-member-name",
                             -1, "a member of the %s has an empty name",
-                            kind_names[x->kind]);
+                            kinds[x->kind].name);
     if (path_escapes(raw))
         return mg_ctx_findf(x->ctx, MG_SEV_SUSPICIOUS, "archive-member-name",
                             -1,
@@ -652,7 +669,7 @@ entry(struct arc *x, struct archive_entry *e)
         st = mg_ctx_findf(x->ctx, MG_SEV_SUSPICIOUS, "archive-member-name", -1,
                           "the name of a member of the %s cannot be "
                           "decoded (shown as '?')",
-                          kind_names[x->kind]);
+                          kinds[x->kind].name);
         if (st != MG_OK)
             return st;
     }
@@ -690,65 +707,19 @@ entry(struct arc *x, struct archive_entry *e)
 /* ------------------------------------------------------------------ */
 /* the session */
 
+/* Enable what this kind needs, nothing else. ARCHIVE_WARN means "through
+   an external program": never. A compressed stream is read with the raw
+   format as one member that is sniffed again by content (a tar in it is a
+   layer of its own): libarchive's own format bidding would take any stream
+   that starts with a zero block for an empty tar. */
 static int
 enable(struct arc *x)
 {
-    struct archive *a = x->a;
-    int r;
-    switch (x->kind) {
-    case MG_ARC_7Z:
-        return archive_read_support_format_7zip(a) == ARCHIVE_OK;
-    case MG_ARC_TAR:
-        return archive_read_support_format_tar(a) == ARCHIVE_OK;
-    case MG_ARC_GZIP:
-        r = archive_read_support_filter_gzip(a);
-        break;
-    case MG_ARC_BZIP2:
-        r = archive_read_support_filter_bzip2(a);
-        break;
-    case MG_ARC_XZ:
-        r = archive_read_support_filter_xz(a);
-        break;
-    case MG_ARC_LZMA:
-        r = archive_read_support_filter_lzma(a);
-        break;
-    case MG_ARC_ZSTD:
-        r = archive_read_support_filter_zstd(a);
-        break;
-    case MG_ARC_LZ4:
-        r = archive_read_support_filter_lz4(a);
-        break;
-    default:
+    const struct kind *k = &kinds[x->kind];
+    if (k->support(x->a) != ARCHIVE_OK)
         return 0;
-    }
-    /* ARCHIVE_WARN means "through an external program": never. The
-       decompressed stream is one member, sniffed again by content (a tar
-       in it is a layer of its own): libarchive's own format bidding would
-       take any stream that starts with a zero block for an empty tar. */
-    return r == ARCHIVE_OK && archive_read_support_format_raw(a) == ARCHIVE_OK;
-}
-
-static int
-filter_code(enum mg_arc_kind k)
-{
-    switch (k) {
-    case MG_ARC_GZIP:
-        return ARCHIVE_FILTER_GZIP;
-    case MG_ARC_BZIP2:
-        return ARCHIVE_FILTER_BZIP2;
-    case MG_ARC_XZ:
-        return ARCHIVE_FILTER_XZ;
-    case MG_ARC_LZMA:
-        return ARCHIVE_FILTER_LZMA;
-    case MG_ARC_ZSTD:
-        return ARCHIVE_FILTER_ZSTD;
-    case MG_ARC_LZ4:
-        return ARCHIVE_FILTER_LZ4;
-    case MG_ARC_7Z:
-    case MG_ARC_TAR:
-    default:
-        return ARCHIVE_FILTER_NONE;
-    }
+    return k->filter == ARCHIVE_FILTER_NONE ||
+           archive_read_support_format_raw(x->a) == ARCHIVE_OK;
 }
 
 static enum mg_status
@@ -818,9 +789,9 @@ open_session(struct arc *x)
         return report_error(x, x->what, e ? e : "not readable", 1);
     }
     x->opened = 1;
-    if (x->kind != MG_ARC_7Z && x->kind != MG_ARC_TAR &&
+    if (kinds[x->kind].filter != ARCHIVE_FILTER_NONE &&
         (archive_filter_count(x->a) < 2 ||
-         archive_filter_code(x->a, 0) != filter_code(x->kind))) {
+         archive_filter_code(x->a, 0) != kinds[x->kind].filter)) {
         x->stop = 1;
         return report_error(x, x->what, "not a valid stream", 1);
     }
@@ -857,7 +828,7 @@ static enum mg_status
 run(struct arc *x)
 {
     struct mg_ctx *ctx = x->ctx;
-    snprintf(x->what, sizeof(x->what), "the %s data", kind_names[x->kind]);
+    snprintf(x->what, sizeof(x->what), "the %s data", kinds[x->kind].name);
     x->decompresses = x->kind != MG_ARC_TAR;
     enum mg_status st = open_session(x);
     unsigned retries = 0;
@@ -869,7 +840,7 @@ run(struct arc *x)
             continue;
         }
         if (mg_ctx_expired(ctx))
-            return stop_at(x, "max-seconds", "in the %s", kind_names[x->kind]);
+            return stop_at(x, "max-seconds", "in the %s", kinds[x->kind].name);
         struct archive_entry *e = NULL;
         int r = archive_read_next_header(x->a, &e);
         if (r == ARCHIVE_EOF)
@@ -881,7 +852,7 @@ run(struct arc *x)
         if (++x->entries > ctx->lim->max_members) {
             st = stop_at(x, "max-members",
                          "the %s has more than %" PRIu64 " members",
-                         kind_names[x->kind], ctx->lim->max_members);
+                         kinds[x->kind].name, ctx->lim->max_members);
             break;
         }
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
@@ -898,7 +869,7 @@ run(struct arc *x)
         st = mg_ctx_findf(ctx, MG_SEV_INFO, "archive-info", -1,
                           "%s: %" PRIu64 " entries, %" PRIu64
                           " scanned, %" PRIu64 " bytes decompressed",
-                          kind_names[x->kind], x->entries, x->scanned,
+                          kinds[x->kind].name, x->entries, x->scanned,
                           x->out_bytes);
     return st;
 }

@@ -30,6 +30,9 @@ enum mg_arc_kind {
     MG_ARC_LZ4
 };
 
+/* CRC-32 (IEEE), bitwise: for the few header bytes probes check. */
+uint32_t mg_arc_crc32(const uint8_t *p, size_t n);
+
 /* Pure probes (probe.c): confidence in bits checked, 0 when not this. */
 unsigned mg_probe_7z(const uint8_t *h, size_t n, uint64_t size);
 unsigned mg_probe_tar(const uint8_t *h, size_t n, uint64_t size);

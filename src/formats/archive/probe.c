@@ -4,13 +4,13 @@
  * the tar header checksum). Each returns the number of bits it checked.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "formats/archive/archive.h"
 #include "io/reader.h"
 
-/* CRC-32 (IEEE, reflected), bitwise: probes only hash a few bytes. */
-static uint32_t
-crc32_small(const uint8_t *p, size_t n)
+uint32_t
+mg_arc_crc32(const uint8_t *p, size_t n)
 {
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++) {
@@ -42,20 +42,15 @@ unsigned
 mg_probe_7z(const uint8_t *h, size_t n, uint64_t size)
 {
     (void)size;
-    static const uint8_t magic[6] = {0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C};
+    static const uint8_t magic[7] = {0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C, 0};
     const uint8_t *p = head(h, n, 8);
-    if (p == NULL)
-        return 0;
-    for (size_t i = 0; i < sizeof(magic); i++)
-        if (p[i] != magic[i])
-            return 0;
-    if (p[6] != 0) /* major version */
+    if (p == NULL || memcmp(p, magic, sizeof(magic)) != 0) /* + major 0 */
         return 0;
     /* The start header (next-header offset, size, CRC) has its own CRC. */
     const uint8_t *s = head(h, n, 32);
     if (s == NULL)
         return 56;
-    return crc32_small(s + 12, 20) == le32(s + 8) ? 88 : 0;
+    return mg_arc_crc32(s + 12, 20) == le32(s + 8) ? 88 : 0;
 }
 
 /* An octal tar number field: leading spaces, digits, then space or NUL up
@@ -116,15 +111,8 @@ mg_probe_tar(const uint8_t *h, size_t n, uint64_t size)
     }
     if (want != usum && (ssum < 0 || want != (uint64_t)ssum))
         return 0;
-    static const char ustar[6] = {'u', 's', 't', 'a', 'r', 0};
-    static const char gnu[8] = {'u', 's', 't', 'a', 'r', ' ', ' ', 0};
-    int posix = 1, gnutar = 1;
-    for (size_t i = 0; i < 6; i++)
-        posix &= p[257 + i] == (uint8_t)ustar[i];
-    for (size_t i = 0; i < 8; i++)
-        gnutar &= p[257 + i] == (uint8_t)gnu[i];
-    if (posix || gnutar)
-        return 96;
+    if (memcmp(p + 257, "ustar", 6) == 0 || memcmp(p + 257, "ustar  ", 8) == 0)
+        return 96; /* POSIX or GNU magic */
     /* Old (v7) header: no magic, so the other fields must look right. */
     if (p[0] == 0 || !tar_number(p + 100, 8) || !tar_number(p + 108, 8) ||
         !tar_number(p + 116, 8) || !tar_number(p + 124, 12) ||
@@ -165,16 +153,12 @@ unsigned
 mg_probe_xz(const uint8_t *h, size_t n, uint64_t size)
 {
     (void)size;
-    static const uint8_t magic[6] = {0xFD, '7', 'z', 'X', 'Z', 0};
+    static const uint8_t magic[7] = {0xFD, '7', 'z', 'X', 'Z', 0, 0};
     const uint8_t *p = head(h, n, 12);
-    if (p == NULL)
+    if (p == NULL || memcmp(p, magic, sizeof(magic)) != 0 ||
+        (p[7] & 0xF0) != 0) /* + stream flags */
         return 0;
-    for (size_t i = 0; i < sizeof(magic); i++)
-        if (p[i] != magic[i])
-            return 0;
-    if (p[6] != 0 || (p[7] & 0xF0) != 0) /* stream flags */
-        return 0;
-    return crc32_small(p + 6, 2) == le32(p + 8) ? 92 : 0;
+    return mg_arc_crc32(p + 6, 2) == le32(p + 8) ? 92 : 0;
 }
 
 /* The .lzma ("alone") header: properties, dictionary size, uncompressed

@@ -258,30 +258,67 @@ read_count(struct tt *t, const char *what, uint64_t *n, int *ok)
     return MG_OK;
 }
 
+/* The raw bytes after a storage record: an 8-byte element count, then
+   that many elements of the record's storage type. */
+static enum mg_status
+storage_bytes(struct tt *t, int *ok)
+{
+    uint64_t off = mg_stream_tell(&t->s), count = 0, bytes;
+    unsigned elsize = t->elsize;
+    enum mg_status st = raw_int(t, 8, "a storage's element count", &count, ok);
+    if (st != MG_OK || !*ok)
+        return st;
+    if (count > INT64_MAX || ckd_mul_u64(&bytes, count, elsize)) {
+        *ok = 0;
+        return deviate(t, off, "a storage of %" PRIu64 " elements is too large",
+                       count);
+    }
+    return raw_skip(t, bytes, "a storage", ok);
+}
+
+/* The raw bytes after a tensor record: a 4-byte dimension count, 4 bytes,
+   sizes and strides (8 bytes per dimension each), an 8-byte offset. */
+static enum mg_status
+tensor_bytes(struct tt *t, int *ok)
+{
+    uint64_t off = mg_stream_tell(&t->s), ndim = 0;
+    enum mg_status st = raw_int(t, 4, "a tensor's dimension count", &ndim, ok);
+    if (st != MG_OK || !*ok)
+        return st;
+    if (ndim & 0x80000000u) {
+        *ok = 0;
+        return deviate(t, off, "a tensor has a negative dimension count");
+    }
+    return raw_skip(t, 4 + 16 * ndim + 8, "a tensor's shape", ok);
+}
+
+/* A count pickle, then that many records: a pickle and raw bytes each. */
+static enum mg_status
+records(struct tt *t,
+        const char *count_what,
+        enum want w,
+        const char *what,
+        enum mg_status (*bytes)(struct tt *, int *),
+        int *ok)
+{
+    uint64_t n = 0;
+    enum mg_status st = read_count(t, count_what, &n, ok);
+    for (uint64_t i = 0; st == MG_OK && *ok && i < n; i++) {
+        st = one_pickle(t, w, what, ok);
+        if (st == MG_OK && *ok)
+            st = bytes(t, ok);
+    }
+    return st;
+}
+
 static enum mg_status
 storages(struct tt *t)
 {
-    uint64_t n = 0, count = 0, bytes;
     int ok;
-    enum mg_status st = read_count(t, "the number of storages", &n, &ok);
-    for (uint64_t i = 0; st == MG_OK && ok && i < n; i++) {
-        st = one_pickle(t, WANT_STORAGE, "a storage record", &ok);
-        if (st != MG_OK || !ok)
-            return st;
-        unsigned elsize = t->elsize;
-        uint64_t off = mg_stream_tell(&t->s);
-        st = raw_int(t, 8, "a storage's element count", &count, &ok);
-        if (st != MG_OK || !ok)
-            return st;
-        if (count > INT64_MAX || ckd_mul_u64(&bytes, count, elsize))
-            return deviate(t, off,
-                           "a storage of %" PRIu64 " elements is too large",
-                           count);
-        st = raw_skip(t, bytes, "a storage", &ok);
-    }
-    if (st != MG_OK || !ok)
-        return st;
-    st = one_pickle(t, WANT_ANY, "the storage views", &ok);
+    enum mg_status st = records(t, "the number of storages", WANT_STORAGE,
+                                "a storage record", storage_bytes, &ok);
+    if (st == MG_OK && ok)
+        st = one_pickle(t, WANT_ANY, "the storage views", &ok);
     t->complete = st == MG_OK && ok;
     return st;
 }
@@ -289,23 +326,9 @@ storages(struct tt *t)
 static enum mg_status
 tensors(struct tt *t)
 {
-    uint64_t n = 0, ndim = 0, bytes;
     int ok;
-    enum mg_status st = read_count(t, "the number of tensors", &n, &ok);
-    for (uint64_t i = 0; st == MG_OK && ok && i < n; i++) {
-        st = one_pickle(t, WANT_TENSOR, "a tensor record", &ok);
-        if (st != MG_OK || !ok)
-            return st;
-        uint64_t off = mg_stream_tell(&t->s);
-        st = raw_int(t, 4, "a tensor's dimension count", &ndim, &ok);
-        if (st != MG_OK || !ok)
-            return st;
-        if (ndim & 0x80000000u)
-            return deviate(t, off, "a tensor has a negative dimension count");
-        /* 4 skipped bytes, sizes, strides, storage offset */
-        bytes = 4 + 16 * ndim + 8;
-        st = raw_skip(t, bytes, "a tensor's shape", &ok);
-    }
+    enum mg_status st = records(t, "the number of tensors", WANT_TENSOR,
+                                "a tensor record", tensor_bytes, &ok);
     t->complete = st == MG_OK && ok;
     return st;
 }

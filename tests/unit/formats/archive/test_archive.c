@@ -5,6 +5,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "core/alloc.h"
 #include "formats/archive/archive.h"
 #include "mg_test.h"
 

@@ -572,12 +572,12 @@ special_kind(unsigned type)
     }
 }
 
-/* The source is a member of an outer layer that a limit stopped (the
-   limit was reported there). */
+/* The source is a member of an outer layer that a limit stopped or that
+   could not be decoded to its end (reported there). */
 static int
-source_limited(const struct arc *x)
+source_failed(const struct arc *x)
 {
-    return x->outer != NULL && x->outer->limited;
+    return x->outer != NULL && (x->outer->limited || x->outer->err != 0);
 }
 
 /* A libarchive error: the layer's data is damaged (suspicious), unless it
@@ -588,9 +588,9 @@ report_error(struct arc *x, const char *what, const char *msg, int cut)
 {
     if (x->src_err == MG_E_NOMEM)
         return MG_E_NOMEM;
+    if (source_failed(x))
+        return MG_OK; /* a consequence of what the outer layer reports */
     if (x->src_err != MG_OK) {
-        if (source_limited(x))
-            return MG_OK;
         return mg_ctx_incomplete(x->ctx, NULL, -1, "the source cannot be read");
     }
     /* Only 7z can say, and only once open: after a failed open,
@@ -740,7 +740,7 @@ open_source(struct arc *x, struct mg_input *in)
             return st;
         if (st != MG_OK) {
             x->stop = 1;
-            if (source_limited(x))
+            if (source_failed(x))
                 return MG_OK;
             return mg_ctx_incomplete(x->ctx, NULL, -1,
                                      "the 7z archive cannot be read");

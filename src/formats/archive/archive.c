@@ -93,7 +93,8 @@ struct arc {
     int stop; /* a limit ended this layer (already reported) */
     int fatal;
     unsigned restarts;
-    int opened; /* libarchive has chosen its format */
+    int opened;        /* libarchive has chosen its format */
+    int reserved_bits; /* a gzip header had reserved flags (cleared) */
     char what[32];
     unsigned tt_seen[TT_N];
     char name[MG_ARCHIVE_NAME_MAX];
@@ -119,6 +120,21 @@ struct member {
 /* ------------------------------------------------------------------ */
 /* the source, as libarchive reads it */
 
+/* Python's gzip ignores the reserved flag bits of a gzip header, which
+   libarchive refuses: the first block is handed over with them cleared, so
+   that it reads what joblib.load would read (the bits are reported). */
+static const void *
+normalise(struct arc *x, const uint8_t *p, size_t k, uint64_t at)
+{
+    if (x->kind != MG_ARC_GZIP || at != 0 || k < 4 || (p[3] & 0xE0) == 0)
+        return p;
+    if (p != x->blk)
+        memcpy(x->blk, p, k);
+    x->blk[3] &= 0x1F;
+    x->reserved_bits = 1;
+    return x->blk;
+}
+
 static la_ssize_t
 src_read(struct archive *a, void *ud, const void **buf)
 {
@@ -141,6 +157,7 @@ src_read(struct archive *a, void *ud, const void **buf)
             }
             *buf = x->blk;
         }
+        *buf = normalise(x, *buf, k, x->pos);
         x->pos += k;
         x->in_bytes += k;
         return (la_ssize_t)k;
@@ -155,7 +172,7 @@ src_read(struct archive *a, void *ud, const void **buf)
     }
     if (n > MG_ARCHIVE_BLOCK)
         n = MG_ARCHIVE_BLOCK;
-    *buf = p;
+    *buf = normalise(x, p, n, x->in_bytes);
     mg_stream_advance(&x->s, n);
     x->in_bytes += n;
     return (la_ssize_t)n;
@@ -753,13 +770,11 @@ open_source(struct arc *x, struct mg_input *in)
         if (st != MG_OK)
             return st;
         x->have_stream = 1;
-    } else if (x->in->mem == NULL) {
-        x->blk = mg_malloc(MG_ARCHIVE_BLOCK);
-        if (x->blk == NULL)
-            return MG_E_NOMEM;
     }
+    /* read buffer of files, and of a gzip header to normalise */
+    x->blk = mg_malloc(MG_ARCHIVE_BLOCK);
     x->scratch = mg_malloc(MG_ARCHIVE_BLOCK);
-    return x->scratch == NULL ? MG_E_NOMEM : MG_OK;
+    return x->blk == NULL || x->scratch == NULL ? MG_E_NOMEM : MG_OK;
 }
 
 /* Open a libarchive session on the source (from its start). Returns MG_OK
@@ -789,6 +804,12 @@ open_session(struct arc *x)
         return report_error(x, x->what, e ? e : "not readable", 1);
     }
     x->opened = 1;
+    if (x->reserved_bits)
+        return mg_ctx_findf(x->ctx, MG_SEV_SUSPICIOUS, "archive-header", -1,
+                            "the gzip header sets reserved flag bits: "
+                            "Python's gzip (joblib) ignores them, gzip and "
+                            "libarchive refuse the file; it is read as "
+                            "Python reads it");
     if (kinds[x->kind].filter != ARCHIVE_FILTER_NONE &&
         (archive_filter_count(x->a) < 2 ||
          archive_filter_code(x->a, 0) != kinds[x->kind].filter)) {

@@ -128,7 +128,8 @@ mg_probe_gzip(const uint8_t *h, size_t n, uint64_t size)
     const uint8_t *p = head(h, n, 4);
     if (p == NULL || p[0] != 0x1F || p[1] != 0x8B || p[2] != 8)
         return 0;
-    return (p[3] & 0xE0) == 0 ? 27 : 0; /* reserved flag bits */
+    /* Python's gzip ignores the reserved flag bits: so do we (reported) */
+    return (p[3] & 0xE0) == 0 ? 27 : 24;
 }
 
 unsigned

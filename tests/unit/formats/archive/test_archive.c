@@ -213,6 +213,7 @@ static const struct expect table[] = {
     {"mal_after_bad_member.7z", MG_VERDICT_DANGEROUS, "pickle-call",
      "second.pkl"},
     {"mal_truncated.tar.gz", MG_VERDICT_DANGEROUS, "archive-corrupt", NULL},
+    {"mal_reserved_flags.pkl.gz", MG_VERDICT_DANGEROUS, "archive-header", NULL},
     {"sus_truncated.pkl.gz", MG_VERDICT_SUSPICIOUS, "archive-corrupt", NULL},
     {"mal_torch_legacy_pickle.tar", MG_VERDICT_DANGEROUS, "pickle-call",
      "pickle"},

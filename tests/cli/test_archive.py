@@ -74,6 +74,7 @@ LAYERS = [
     ("mal_os_system.pkl.lz4", "data"),
     ("mal_legacy_frame.pkl.lz4", "data"),
     ("mal_reserved_flags.pkl.gz", "data"),
+    ("mal_odd_dictionary.pkl.lzma", "data"),
     ("mal_nested.7z.xz", "data!inner.tar.gz!data!payload.pkl"),
     ("mal_after_bad_member.7z", "second.pkl"),
     ("mal_truncated.tar.gz", "data!a.pkl"),

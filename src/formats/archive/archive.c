@@ -120,18 +120,43 @@ struct member {
 /* ------------------------------------------------------------------ */
 /* the source, as libarchive reads it */
 
-/* Python's gzip ignores the reserved flag bits of a gzip header, which
-   libarchive refuses: the first block is handed over with them cleared, so
-   that it reads what joblib.load would read (the bits are reported). */
+/*
+ * Headers that Python's readers (joblib) accept and libarchive refuses are
+ * handed over in a form libarchive takes, so that it reads what the loader
+ * would read: a gzip header's reserved flag bits are cleared (Python
+ * ignores them; reported), and an lzma dictionary size outside the sizes
+ * libarchive's bidder knows is raised to the next one it knows (a decoder
+ * with a larger dictionary decodes the same stream; above 128 MiB the
+ * stream fails as damaged if it reaches further back).
+ */
 static const void *
 normalise(struct arc *x, const uint8_t *p, size_t k, uint64_t at)
 {
-    if (x->kind != MG_ARC_GZIP || at != 0 || k < 4 || (p[3] & 0xE0) == 0)
+    if (at != 0)
         return p;
+    if (x->kind == MG_ARC_GZIP && k >= 4 && (p[3] & 0xE0) != 0) {
+        if (p != x->blk)
+            memcpy(x->blk, p, k);
+        x->blk[3] &= 0x1F;
+        x->reserved_bits = 1;
+        return x->blk;
+    }
+    if (x->kind != MG_ARC_LZMA || k < 13)
+        return p;
+    uint32_t dict = (uint32_t)p[1] | (uint32_t)p[2] << 8 |
+                    (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+    int unknown = 1;
+    for (size_t i = 5; i < 13; i++)
+        unknown &= p[i] == 0xFF;
+    if (mg_lzma_dict_libarchive(dict, p[0], unknown))
+        return p;
+    uint32_t d = 0x1000;
+    while (d < dict && d < 0x08000000)
+        d <<= 1;
     if (p != x->blk)
         memcpy(x->blk, p, k);
-    x->blk[3] &= 0x1F;
-    x->reserved_bits = 1;
+    for (int i = 0; i < 4; i++)
+        x->blk[1 + i] = (uint8_t)(d >> (8 * i));
     return x->blk;
 }
 

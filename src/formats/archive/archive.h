@@ -33,6 +33,10 @@ enum mg_arc_kind {
 /* CRC-32 (IEEE), bitwise: for the few header bytes probes check. */
 uint32_t mg_arc_crc32(const uint8_t *p, size_t n);
 
+/* Whether libarchive's lzma bidder takes this dictionary size (Python's
+   lzma takes more: such headers are normalised for it, archive.c). */
+int mg_lzma_dict_libarchive(uint32_t dict, uint8_t props, int size_unknown);
+
 /* Pure probes (probe.c): confidence in bits checked, 0 when not this. */
 unsigned mg_probe_7z(const uint8_t *h, size_t n, uint64_t size);
 unsigned mg_probe_tar(const uint8_t *h, size_t n, uint64_t size);

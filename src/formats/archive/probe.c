@@ -162,9 +162,21 @@ mg_probe_xz(const uint8_t *h, size_t n, uint64_t size)
     return mg_arc_crc32(p + 6, 2) == le32(p + 8) ? 92 : 0;
 }
 
-/* The .lzma ("alone") header: properties, dictionary size, uncompressed
-   size; the checks of libarchive's bidder (dictionary sizes that real
-   encoders write) plus the range coder's first byte, always 0. */
+/* A dictionary size that libarchive's lzma bidder accepts: what real
+   encoders write (2^12..2^27, or xz's lzma lowered in 1 MiB steps). */
+int
+mg_lzma_dict_libarchive(uint32_t dict, uint8_t props, int size_unknown)
+{
+    if (dict >= 0x1000 && dict <= 0x08000000 && (dict & (dict - 1)) == 0)
+        return 1;
+    return dict >= 0x00300000 && dict <= 0x03F00000 && (dict & 0xFFFFF) == 0 &&
+           size_unknown && (props == 0x5D || props == 0x5E);
+}
+
+/* The .lzma ("alone") header as Python's lzma module (joblib) reads it:
+   properties with lc + lp <= 4, a dictionary of 2^n or 2^n + 2^(n-1)
+   bytes (liblzma's check), an uncompressed size that is unknown or below
+   2^38, then the range coder's first byte, always 0. */
 unsigned
 mg_probe_lzma(const uint8_t *h, size_t n, uint64_t size)
 {
@@ -172,25 +184,17 @@ mg_probe_lzma(const uint8_t *h, size_t n, uint64_t size)
     const uint8_t *p = head(h, n, 14);
     if (p == NULL || p[0] > (4 * 5 + 4) * 9 + 8 || p[13] != 0)
         return 0;
+    unsigned rem = p[0] % 45u;
+    if (rem / 9u + rem % 9u > 4u) /* lp + lc */
+        return 0;
     uint32_t dict = le32(p + 1);
+    uint32_t low = dict & (0u - dict); /* lowest bit set */
+    if (dict != UINT32_MAX && dict != low && dict != low * 3u)
+        return 0;
     uint64_t usize = (uint64_t)le32(p + 5) | (uint64_t)le32(p + 9) << 32;
-    unsigned bits = 8;
-    int known = usize == UINT64_MAX;
-    if (known)
-        bits += 64;
-    else if (usize >> 48)
+    if (usize != UINT64_MAX && usize >> 38)
         return 0;
-    else
-        bits += 16;
-    if (p[0] == 0x5D || p[0] == 0x5E)
-        bits += 8;
-    int pow2 = dict >= 0x1000 && dict <= 0x08000000 && (dict & (dict - 1)) == 0;
-    /* xz's lzma lowers the dictionary by 1 MiB steps when short of memory */
-    int lowered = dict >= 0x00300000 && dict <= 0x03F00000 &&
-                  (dict & 0xFFFFF) == 0 && known && bits >= 8 + 64 + 8;
-    if (!pow2 && !lowered)
-        return 0;
-    return bits + 32;
+    return usize == UINT64_MAX ? 96 : 56;
 }
 
 unsigned

@@ -175,8 +175,9 @@ mg_lzma_dict_libarchive(uint32_t dict, uint8_t props, int size_unknown)
 
 /* The .lzma ("alone") header as Python's lzma module (joblib) reads it:
    properties with lc + lp <= 4, a dictionary of 2^n or 2^n + 2^(n-1)
-   bytes (liblzma's check), an uncompressed size that is unknown or below
-   2^38, then the range coder's first byte, always 0. */
+   bytes (liblzma's check), an uncompressed size that is unknown, or below
+   2^38 with the default properties, then the range coder's first byte,
+   always 0. */
 unsigned
 mg_probe_lzma(const uint8_t *h, size_t n, uint64_t size)
 {
@@ -189,12 +190,17 @@ mg_probe_lzma(const uint8_t *h, size_t n, uint64_t size)
         return 0;
     uint32_t dict = le32(p + 1);
     uint32_t low = dict & (0u - dict); /* lowest bit set */
-    if (dict != UINT32_MAX && dict != low && dict != low * 3u)
+    if (dict == 0 || (dict != UINT32_MAX && dict != low && dict != low * 3u))
         return 0;
     uint64_t usize = (uint64_t)le32(p + 5) | (uint64_t)le32(p + 9) << 32;
-    if (usize != UINT64_MAX && usize >> 38)
+    if (usize == UINT64_MAX)
+        return 96;
+    /* A known size is what LZMA SDK writes, with its default properties
+       (joblib's 5D 00 prefix); other properties with a size would take
+       too much random data (tensors) for lzma. */
+    if (usize >> 38 || (p[0] != 0x5D && p[0] != 0x5E))
         return 0;
-    return usize == UINT64_MAX ? 96 : 56;
+    return 64;
 }
 
 unsigned

@@ -93,6 +93,20 @@ enum mg_status mg_scan_input_hint(struct mg_ctx *ctx,
                                   const char *name,
                                   enum mg_hint hint);
 
+/* A scanner that a container chooses for one member because the loader
+   reads that member with a structure of its own (PyTorch's old tar layout),
+   not by what its bytes look like. */
+typedef enum mg_status (*mg_member_scan_fn)(struct mg_ctx *ctx,
+                                            struct mg_input *in);
+
+/* mg_scan_input, with the member scanned by `scan` instead of the format
+   its content sniffs as (scan NULL: exactly mg_scan_input). Layer, depth
+   and time are handled the same way. */
+enum mg_status mg_scan_input_with(struct mg_ctx *ctx,
+                                  struct mg_input *in,
+                                  const char *name,
+                                  mg_member_scan_fn scan);
+
 /* Count n more decompressed bytes against max-total-bytes: MG_E_LIMIT
    (after reporting it as incomplete) when the budget is spent. */
 enum mg_status mg_ctx_charge(struct mg_ctx *ctx, uint64_t n, int64_t offset);

@@ -122,6 +122,17 @@ cursor_pull(void *impl, void *buf, size_t n, size_t *got)
     return st;
 }
 
+/* Random-access sources skip by moving the cursor, without reading. */
+static enum mg_status
+cursor_skip(void *impl, uint64_t n, uint64_t *done)
+{
+    struct mg_input_cursor *c = impl;
+    uint64_t left = c->end - c->off;
+    *done = n < left ? n : left;
+    c->off += *done;
+    return MG_OK;
+}
+
 enum mg_status
 mg_input_stream(struct mg_input *in,
                 uint64_t off,
@@ -151,6 +162,7 @@ mg_input_stream(struct mg_input *in,
     cur->off = off;
     cur->end = end;
     mg_stream_init_pull(s, cursor_pull, cur, off, MG_STREAM_WINDOW * 64);
+    s->skip = cursor_skip;
     return MG_OK;
 }
 
@@ -261,8 +273,10 @@ mg_input_spool(struct mg_input *in,
         mg_free(b);
         return st;
     }
-    if (n > max)
+    if (n > max) { /* what sniffing took is already more */
+        n = (size_t)max;
         st = MG_E_LIMIT;
+    }
     *buf = b;
     *mem = b;
     *len = n;

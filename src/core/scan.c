@@ -137,14 +137,39 @@ mg_ctx_pop(struct mg_ctx *ctx)
 enum mg_status
 mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
 {
-    return mg_scan_input_hint(ctx, in, name, MG_HINT_NONE);
+    return mg_scan_input_with(ctx, in, name, NULL);
 }
+
+static enum mg_status scan_input(struct mg_ctx *ctx,
+                                 struct mg_input *in,
+                                 const char *name,
+                                 enum mg_hint hint,
+                                 mg_member_scan_fn scan);
 
 enum mg_status
 mg_scan_input_hint(struct mg_ctx *ctx,
                    struct mg_input *in,
                    const char *name,
                    enum mg_hint hint)
+{
+    return scan_input(ctx, in, name, hint, NULL);
+}
+
+enum mg_status
+mg_scan_input_with(struct mg_ctx *ctx,
+                   struct mg_input *in,
+                   const char *name,
+                   mg_member_scan_fn scan)
+{
+    return scan_input(ctx, in, name, MG_HINT_NONE, scan);
+}
+
+static enum mg_status
+scan_input(struct mg_ctx *ctx,
+           struct mg_input *in,
+           const char *name,
+           enum mg_hint hint,
+           mg_member_scan_fn scan)
 {
     enum mg_status st = MG_OK;
     int pushed = 0;
@@ -161,6 +186,10 @@ mg_scan_input_hint(struct mg_ctx *ctx,
     st = mg_input_sniff(in);
     if (st != MG_OK) {
         st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
+        goto out;
+    }
+    if (scan != NULL) {
+        st = scan(ctx, in);
         goto out;
     }
     const struct mg_format *fmt =

@@ -172,6 +172,26 @@ def test_encrypted_is_never_clean():
         assert layers(f, "archive-encrypted", "unknown") == {None}
 
 
+def test_gzip_header_file_name_is_not_a_member_name(tmp_path):
+    # gzip(1) stores the original name; it names nothing that is extracted,
+    # so the one member is always "data" and the name is not judged.
+    import struct
+    import zlib
+    payload = b"cos\nsystem\n(S'true'\ntR."
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = comp.compress(payload) + comp.flush()
+    p = tmp_path / "named.gz"
+    p.write_bytes(b"\x1f\x8b\x08\x08" + b"\0" * 4 + b"\0\xff" +
+                  b"../../etc/evil.pkl\0" + body +
+                  struct.pack("<II", zlib.crc32(payload), len(payload)))
+    assert b"../../etc/evil.pkl" in p.read_bytes()
+    rc, doc = scan_json(str(p))
+    (f,) = doc["files"]
+    assert rc == 1 and f["verdict"] == "dangerous"
+    assert layers(f, "pickle-call", "dangerous") == {"data"}
+    assert not layers(f, "archive-member-name")
+
+
 def test_stdin_and_folders(tmp_path):
     data = open(os.path.join(ARCHIVES, "mal_model_bin.tar.gz"), "rb").read()
     p = run("scan", "--format", "json", "-", input=data)

@@ -56,6 +56,17 @@ def test_hostile_input(inputs, name):
         assert f["verdict"] != "safe"
 
 
+@pytest.mark.parametrize("name", ["pickle-resync-c-junk",
+                                  "pickle-resync-long-lines"])
+def test_resync_through_junk_finds_the_payload(inputs, name):
+    path, _ = inputs[name]
+    rc, out, err, dt = run_measured(["scan", "--format", "json", path])
+    f = json.loads(out)["files"][0]
+    assert f["verdict"] == "dangerous", json.dumps(f)[:2000]
+    assert any(x["rule"] == "pickle-global" and x["module"] == "os" and
+               x["name"] == "system" for x in f["findings"])
+
+
 def test_nested_payload_past_the_depth_limit_is_incomplete(inputs):
     path, _ = inputs["zlib-10000-levels"]
     rc, out, err, dt = run_measured(["scan", "--format", "json", path])

@@ -109,6 +109,20 @@ def overlapping_bomb(n=2000, size=1 << 20):
     return lh + comp + bytes(cd) + eocd
 
 
+def resync_junk(n=48 << 20):
+    """48 MiB of 'c' and an empty line: a GLOBAL with an empty name, which
+    breaks the stream at once. Each 'c' after it could start the next
+    protocol 0 GLOBAL: the search must stay linear and find the payload."""
+    return b"c" * n + b"\n\ncos\nsystem\n(S'true'\ntR."
+
+
+def resync_long_lines(n=48 << 20):
+    """Identifier lines of 300 bytes (longer than a GLOBAL line is looked
+    for) full of 'c', then a payload."""
+    line = b"c" * 300 + b"\n"
+    return line * (n // len(line)) + b"cos\nsystem\n(S'true'\ntR."
+
+
 CASES = {
     # name: (builder, extra CLI arguments)
     "pickle-1e7-opcodes": (opcodes_1e7, ()),
@@ -118,6 +132,8 @@ CASES = {
     "pickle-deep-nesting": (deep_nesting, ()),
     "pickle-dup-growth": (dup_growth, ()),
     "pickle-memo-growth": (memo_growth, ()),
+    "pickle-resync-c-junk": (resync_junk, ()),
+    "pickle-resync-long-lines": (resync_long_lines, ()),
     "zlib-10000-levels": (nested_zlib, ()),
     "zip-100001-members": (many_members, ()),
     "zip-bomb-1GiB": (zip_bomb, ()),

@@ -700,7 +700,10 @@ scan_member(struct arc *x, struct archive_entry *e)
 static enum mg_status
 entry(struct arc *x, struct archive_entry *e)
 {
-    const char *raw = archive_entry_pathname_utf8(e);
+    /* A compressed stream's one member is "data": the file name a gzip
+       header may carry is not a path anything extracts to. */
+    int stream = x->kind != MG_ARC_7Z && x->kind != MG_ARC_TAR;
+    const char *raw = stream ? "data" : archive_entry_pathname_utf8(e);
     if (raw == NULL)
         raw = archive_entry_pathname(e);
     enum mg_status st;

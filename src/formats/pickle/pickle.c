@@ -507,41 +507,92 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
     return st;
 }
 
-/* Find the next plausible pickle start: PROTO 2-5, or a protocol 0/1
-   GLOBAL line pair. Leaves the stream there; 0 when none. */
+/* Resync looks ahead this far at a time; candidates that start in the
+   last RESYNC_KEEP bytes of a look-ahead are decided by the next one. */
+#define RESYNC_AHEAD (64u << 10)
+#define RESYNC_LINE  255 /* longest module or name line considered */
+#define RESYNC_KEEP  (2 * RESYNC_LINE + 8)
+
+static int
+ident_byte(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+/* The earliest pickle start in q[0, lim): PROTO 2-5, or 'c' followed by
+   two identifier lines of 1..RESYNC_LINE bytes (a protocol 0/1 GLOBAL),
+   wholly inside q[0, n). One pass: every byte is looked at a bounded
+   number of times, so junk such as "cccc..." costs linear time. */
+static size_t
+resync_find(const uint8_t *q, size_t n, size_t lim)
+{
+    size_t i = 0;
+    while (i < lim) {
+        if (q[i] == 0x80) {
+            if (i + 2 < n && q[i + 1] >= 2 && q[i + 1] <= 5)
+                return i;
+            i++;
+            continue;
+        }
+        if (!ident_byte(q[i])) {
+            i++;
+            continue;
+        }
+        /* A maximal identifier run [i, e); a GLOBAL needs '\n' after it,
+           a second run of 1..RESYNC_LINE bytes, and '\n' again. */
+        size_t e = i;
+        while (e < n && ident_byte(q[e]))
+            e++;
+        if (e < n && q[e] == '\n') {
+            size_t f = e + 1;
+            while (f < n && f - (e + 1) <= RESYNC_LINE && ident_byte(q[f]))
+                f++;
+            if (f < n && q[f] == '\n' && f > e + 1 &&
+                f - (e + 1) <= RESYNC_LINE) {
+                /* The 'c' must leave 1..RESYNC_LINE bytes before '\n'. */
+                size_t j = e >= RESYNC_LINE + 1 ? e - RESYNC_LINE - 1 : 0;
+                if (j < i)
+                    j = i;
+                for (; j + 1 < e && j < lim; j++)
+                    if (q[j] == 'c')
+                        return j;
+            }
+        }
+        i = e;
+    }
+    return (size_t)-1;
+}
+
+/* Find the next plausible pickle start and leave the stream there; 0 when
+   there is none within MG_RESYNC_WINDOW bytes. */
 static int
 resync(struct mg_stream *s, uint64_t *searched)
 {
     while (*searched < MG_RESYNC_WINDOW) {
-        const uint8_t *p;
-        size_t n;
-        if (mg_stream_avail(s, &p, &n) != MG_OK || n == 0)
+        const uint8_t *q;
+        size_t n = 0;
+        enum mg_status st = mg_stream_need(s, RESYNC_AHEAD, &q, &n);
+        if (st == MG_OK)
+            n = RESYNC_AHEAD;
+        else if (st != MG_E_TRUNCATED)
             return 0;
-        for (size_t i = 0; i < n; i++) {
-            if (p[i] != 0x80 && p[i] != 'c')
-                continue;
-            mg_stream_advance(s, i);
-            *searched += i;
-            const uint8_t *q;
-            size_t avail = 0;
-            enum mg_status st = mg_stream_need(s, 256, &q, &avail);
-            size_t have = st == MG_OK ? 256 : avail;
-            if (st != MG_OK && st != MG_E_TRUNCATED)
-                return 0;
-            if (have >= 2)
-                (void)mg_stream_need(s, have, &q, NULL);
-            if (have >= 3 && q[0] == 0x80 && q[1] >= 2 && q[1] <= 5)
-                return 1;
-            if (have >= 5 && q[0] == 'c' &&
-                mg_ind_classify((const char *)q, have) & IND_PICKLE)
-                return 1;
-            mg_stream_advance(s, 1);
-            *searched += 1;
-            goto next;
+        if (n == 0)
+            return 0;
+        if (st != MG_OK && mg_stream_need(s, n, &q, NULL) != MG_OK)
+            return 0;
+        int end = st == MG_E_TRUNCATED;
+        size_t lim = end ? n : n - RESYNC_KEEP;
+        size_t at = resync_find(q, n, lim);
+        if (at != (size_t)-1) {
+            mg_stream_advance(s, at);
+            *searched += at;
+            return 1;
         }
-        mg_stream_advance(s, n);
-        *searched += n;
-next:;
+        if (end)
+            return 0;
+        mg_stream_advance(s, lim);
+        *searched += lim;
     }
     return 0;
 }

@@ -163,6 +163,7 @@ mg_input_stream(struct mg_input *in,
     cur->end = end;
     mg_stream_init_pull(s, cursor_pull, cur, off, MG_STREAM_WINDOW * 64);
     s->skip = cursor_skip;
+    s->fit = end - off;
     return MG_OK;
 }
 

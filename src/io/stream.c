@@ -29,6 +29,7 @@ mg_stream_init_pull(struct mg_stream *s,
     s->impl = impl;
     s->base = base;
     s->max_cap = max_cap < MG_STREAM_WINDOW ? MG_STREAM_WINDOW : max_cap;
+    s->fit = UINT64_MAX;
 }
 
 void
@@ -58,7 +59,12 @@ stream_fill(struct mg_stream *s, size_t want)
         s->pos = 0;
         s->len = keep;
     }
-    size_t need_cap = want < MG_STREAM_WINDOW ? MG_STREAM_WINDOW : want;
+    /* A source known to be small (one of 100,000 archive members) gets
+       a window of its size, not a whole MG_STREAM_WINDOW. */
+    size_t usual = MG_STREAM_WINDOW;
+    if (s->fit < usual)
+        usual = s->fit == 0 ? 1 : (size_t)s->fit;
+    size_t need_cap = want < usual ? usual : want;
     if (need_cap > s->cap) {
         uint8_t *w = mg_realloc(s->window, need_cap);
         if (w == NULL)

@@ -31,6 +31,8 @@ struct mg_stream {
     uint8_t *window;    /* owned, NULL for memory streams */
     size_t cap;         /* window capacity */
     size_t max_cap;     /* the window never grows beyond this */
+    uint64_t fit;       /* the source holds at most this many bytes
+                           (UINT64_MAX: unknown): no larger window */
     mg_pull_fn pull;
     /* Optional: skip n bytes of the source without reading them (random-
        access sources); *done = bytes skipped, fewer at end of source. */

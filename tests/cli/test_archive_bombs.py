@@ -4,7 +4,9 @@ named and the verdict error (never clean)."""
 import json
 import os
 import subprocess
+import signal
 import sys
+import threading
 import time
 
 import pytest
@@ -18,7 +20,9 @@ GEN = os.path.join(SRC, "tests", "fixtures", "gen", "make_archives.py")
 # the member-count bomb is scaled down (each member costs allocations that
 # ASan makes slow); the outcomes are checked all the same.
 SANITIZED = "ASAN_OPTIONS" in os.environ
-MAX_SECONDS = 300 if SANITIZED else 20
+# A hang guard, not a speed check (bench/ measures time): a bomb read whole
+# would take far longer; what stopped it is checked through the limits named.
+HANG_SECONDS = 600
 MAX_RSS_KB = (2048 if SANITIZED else 512) << 10
 MEMBERS = 2000 if SANITIZED else 100000
 
@@ -43,16 +47,19 @@ def scan_measured(path, *extra):
     t0 = time.monotonic()
     p = subprocess.Popen([BIN, "scan", "--format", "json", *extra, path],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    timer = threading.Timer(HANG_SECONDS, p.kill)
+    timer.start()
     out = p.stdout.read()
     # ru_maxrss of the child: its own peak, or the size of this process
     # when it forked, whichever is larger (an upper bound either way)
     _, status, ru = os.wait4(p.pid, 0)
     p.returncode = os.waitstatus_to_exitcode(status)
     secs = time.monotonic() - t0
+    timer.cancel()
+    assert status != signal.SIGKILL, "hung: killed after %d s" % HANG_SECONDS
     f = json.loads(out)["files"][0]
     print("%s %s: %.2f s, %d KiB, %s" % (os.path.basename(path), extra, secs,
                                          ru.ru_maxrss, f["verdict"]))
-    assert secs < MAX_SECONDS
     assert ru.ru_maxrss < MAX_RSS_KB
     return p.returncode, f
 
@@ -63,8 +70,22 @@ def limits(f):
 
 def test_gzip_of_10_gib_of_zeros(bombs):
     rc, f = scan_measured(bombs["zeros.gz"])
-    assert rc == 2 and f["verdict"] == "error" and not f["complete"]
-    assert limits(f) == ["max-ratio"]
+    # Zeros are no format and no pickle: the scan gives up on them after
+    # MG_RESYNC_WINDOW (64 MiB) of junk, verdict unknown, or max-ratio stops
+    # it first (which depends on how far libarchive has read ahead). Either
+    # way it never reads the 10 GiB and never says safe.
+    if f["verdict"] == "error":
+        assert rc == 2 and not f["complete"]
+        assert limits(f) == ["max-ratio"]
+    else:
+        assert rc == 0 and f["verdict"] == "unknown", f
+        rules = [x["rule"] for x in f["findings"]]
+        assert "format-unrecognised" in rules
+        info = [x["message"] for x in f["findings"]
+                if x["rule"] == "archive-info"]
+        assert len(info) == 1
+        out = int(info[0].split(" scanned, ")[1].split(" ")[0])
+        assert out <= (64 << 20) + (4 << 20), info
 
 
 def test_tar_gz_with_10_gib_member_before_the_payload(bombs):

@@ -1,5 +1,5 @@
 /*
- * cmd_disasm.c - modelgate disasm FILE: the opcodes of every pickle stream
+ * cmd_disasm.c - modelgate disasm FILE[!MEMBER]: the opcodes of every pickle stream
  * in FILE, like pickletools.dis, but it never gives up silently: the line
  * where a stream breaks says why.
  */
@@ -48,29 +48,29 @@ cmd_disasm(int argc, char **argv)
         goto out;
     if (help || pos.n != 1) {
         FILE *f = help ? stdout : stderr;
-        fprintf(f, "usage: modelgate disasm [OPTIONS] FILE\n\noptions:\n");
+        fprintf(f, "usage: modelgate disasm [OPTIONS] FILE[!MEMBER]\n\n"
+                   "options:\n");
         opt_help(f, table, 2);
         rc = help ? EXIT_CLEAN : EXIT_ERROR;
         goto out;
     }
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    char err[200];
-    if (read_all(pos.v[0], max_bytes, &buf, &len, err, sizeof(err)) != 0) {
-        fprintf(stderr, "modelgate disasm: %s: %s\n", pos.v[0], err);
-        rc = EXIT_ERROR;
-        goto out;
-    }
+    struct mg_options opt;
+    mg_options_init(&opt);
+    opt.limits.max_member_bytes = max_bytes;
     struct mg_scanner *s = NULL;
-    if (mg_scanner_new(NULL, &s) != MG_OK) {
-        free(buf);
+    if (mg_scanner_new(&opt, &s) != MG_OK) {
         rc = EXIT_ERROR;
         goto out;
     }
-    enum mg_status st = mg_disasm_buffer(s, buf, len, print_line, NULL);
-    rc = st == MG_OK ? EXIT_CLEAN : EXIT_ERROR;
+    void *buf = NULL;
+    size_t len = 0;
+    rc = load_target(s, pos.v[0], &buf, &len, "disasm");
+    if (rc == EXIT_CLEAN) {
+        enum mg_status st = mg_disasm_buffer(s, buf, len, print_line, NULL);
+        rc = st == MG_OK ? EXIT_CLEAN : EXIT_ERROR;
+        free_target(pos.v[0], buf);
+    }
     mg_scanner_free(s);
-    free(buf);
 out:
     opt_list_free(&pos);
     return rc;

@@ -62,17 +62,40 @@ is_dir(const char *p)
 
 /*
  * Lines of the program's output: "P<path>" (sys.path), "S<dir>" (site
- * folders), "U<dir>" (the user's site folder, when the interpreter would
- * use it), each ending in a NUL byte: paths are bytes (os.fsencode).
+ * folders, a virtual environment's included, found the way site.venv()
+ * does from pyvenv.cfg), "U<dir>" (the user's site folder, unless a
+ * virtual environment excludes it), each ending in a NUL byte: paths are
+ * bytes (os.fsencode).
  */
 static const char py_program[] =
     "import os, site, sys\n"
     "w = sys.stdout.buffer.write\n"
     "for p in sys.path:\n"
     "    w(b'P' + os.fsencode(p) + b'\\0')\n"
-    "for p in site.getsitepackages():\n"
+    /* what site.venv() would find, without running site: pyvenv.cfg */
+    "exe_dir = os.path.dirname(os.path.abspath(sys.executable))\n"
+    "prefix = os.path.dirname(exe_dir)\n"
+    "cfg = [c for c in (os.path.join(exe_dir, 'pyvenv.cfg'),\n"
+    "                   os.path.join(prefix, 'pyvenv.cfg'))\n"
+    "       if os.path.isfile(c)]\n"
+    "system_site = True\n"
+    "prefixes = list(site.PREFIXES)\n"
+    "if cfg:\n"
+    "    with open(cfg[0], encoding='utf-8') as f:\n"
+    "        for line in f:\n"
+    "            k, sep, v = line.partition('=')\n"
+    "            if sep and k.strip().lower() == "
+    "'include-system-site-packages':\n"
+    "                system_site = v.strip().lower() == 'true'\n"
+    "    prefixes = [prefix] + (prefixes if system_site else [])\n"
+    /* Debian's getsitepackages() names dist-packages unless site ran */
+    "    v = 'python%d.%d' % sys.version_info[:2]\n"
+    "    for lib in ('lib', 'lib64'):\n"
+    "        w(b'S' + os.fsencode(os.path.join(prefix, lib, v,\n"
+    "                                          'site-packages')) + b'\\0')\n"
+    "for p in site.getsitepackages(prefixes):\n"
     "    w(b'S' + os.fsencode(p) + b'\\0')\n"
-    "if sys.prefix == sys.base_prefix:\n"
+    "if system_site:\n"
     "    w(b'U' + os.fsencode(site.getusersitepackages()) + b'\\0')\n";
 
 /* Run PYTHON -I -S -c PROGRAM; its output into *out (NUL-terminated). */
@@ -280,6 +303,16 @@ python_env_roots(const char *python, struct strlist *out, int verbose)
     return 0;
 }
 
+/* Length of s without trailing slashes (but "/" stays "/"). */
+static int
+trimmed(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 1 && s[n - 1] == '/')
+        n--;
+    return n > 4096 ? 4096 : (int)n;
+}
+
 /* $VAR/suffix, or $HOME/.cache/fallback; "" when nothing is set. */
 static void
 cache_dir(char *buf,
@@ -292,11 +325,12 @@ cache_dir(char *buf,
     const char *xdg = getenv("XDG_CACHE_HOME");
     const char *home = getenv("HOME");
     if (v != NULL && v[0] != '\0')
-        snprintf(buf, size, "%s%s", v, var_suffix);
+        snprintf(buf, size, "%.*s%s", trimmed(v), v, var_suffix);
     else if (xdg != NULL && xdg[0] != '\0')
-        snprintf(buf, size, "%s/%s", xdg, xdg_suffix);
+        snprintf(buf, size, "%.*s/%s", trimmed(xdg), xdg, xdg_suffix);
     else if (home != NULL && home[0] != '\0')
-        snprintf(buf, size, "%s/.cache/%s", home, xdg_suffix);
+        snprintf(buf, size, "%.*s/.cache/%s", trimmed(home), home,
+                 xdg_suffix);
     else
         buf[0] = '\0';
 }
@@ -307,7 +341,7 @@ hf_cache_roots(const char *dir, struct strlist *out, int verbose)
     char hub[4096];
     if (dir[0] != '\0') {
         /* HF_HOME given instead of its hub folder: take the hub folder */
-        snprintf(hub, sizeof(hub), "%s/hub", dir);
+        snprintf(hub, sizeof(hub), "%.*s/hub", trimmed(dir), dir);
         if (!is_dir(hub))
             snprintf(hub, sizeof(hub), "%s", dir);
         if (!is_dir(hub)) {
@@ -318,7 +352,7 @@ hf_cache_roots(const char *dir, struct strlist *out, int verbose)
     }
     const char *hc = getenv("HF_HUB_CACHE");
     if (hc != NULL && hc[0] != '\0')
-        snprintf(hub, sizeof(hub), "%s", hc);
+        snprintf(hub, sizeof(hub), "%.*s", trimmed(hc), hc);
     else
         cache_dir(hub, sizeof(hub), "HF_HOME", "/hub", "huggingface/hub");
     char torch[4096];

@@ -345,6 +345,15 @@ val_glob(const struct mg_val *v)
     return (const struct mg_glob *)o;
 }
 
+/* Globals that an opcode imports by name (GLOBAL, STACK_GLOBAL, INST, or
+   EXT through the copyreg registry). */
+static int
+imported(const struct mg_glob *g)
+{
+    return g->via == VIA_GLOBAL || g->via == VIA_STACK_GLOBAL ||
+           g->via == VIA_INST || g->via == VIA_EXT;
+}
+
 static void
 render_glob(struct ex *x, struct dbuf *b, const struct mg_glob *g)
 {
@@ -354,8 +363,7 @@ render_glob(struct ex *x, struct dbuf *b, const struct mg_glob *g)
         mark_used(x, s->var);
         return;
     }
-    if (g->via == VIA_GLOBAL || g->via == VIA_STACK_GLOBAL ||
-        g->via == VIA_INST) {
+    if (imported(g)) {
         const char *name = g->name->data;
         const char *dot = strchr(name, '.');
         char first[200];
@@ -972,8 +980,7 @@ on_global(struct ex *x, const struct mg_pevent *ev)
     struct mg_class cl = classify(x, g);
     db_reset(&x->code);
     db_reset(&x->com);
-    if (g->via == VIA_GLOBAL || g->via == VIA_STACK_GLOBAL ||
-        g->via == VIA_INST) {
+    if (imported(g)) {
         const char *name = g->name->data;
         const char *dot = strchr(name, '.');
         char first[256];
@@ -988,7 +995,11 @@ on_global(struct ex *x, const struct mg_pevent *ev)
         }
         if (!fresh)
             return; /* imported already: nothing new happens */
-        if (im->alias[0] == '_' && im->alias[1] == 'g') {
+        if (g->via == VIA_EXT) {
+            db_fmt(&x->code,
+                   "%s = find_class(*copyreg._extension_registry[%s])",
+                   im->alias, first + (strncmp(first, "code ", 5) ? 0 : 5));
+        } else if (im->alias[0] == '_' && im->alias[1] == 'g') {
             char mr[300], nr[300];
             struct mg_str *ms = (struct mg_str *)g->module;
             mg_str_repr(ms, 0, mr, sizeof(mr));

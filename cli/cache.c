@@ -13,8 +13,8 @@
 
 #include "modelgate/mg_sign.h"
 
-#define CACHE_FORMAT     1    /* of the tables and the findings blob */
-#define COMMIT_EVERY     1000 /* stores between commits */
+#define CACHE_FORMAT      1    /* of the tables and the findings blob */
+#define COMMIT_EVERY      1000 /* stores between commits */
 #define MAX_FINDINGS_BLOB (64u << 20)
 
 struct cache {
@@ -56,19 +56,19 @@ config_digest(const struct mg_options *opt, uint8_t out[32])
 {
     const struct mg_limits *l = &opt->limits;
     char text[1024];
-    snprintf(text, sizeof(text),
-             "modelgate-cache %d\nversion %s\njson-schema %d\npolicy %016" PRIx64
-             "\ninfo %d\nlimits %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-             " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-             " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-             " %" PRIu64 " %" PRIu64 "\n",
-             CACHE_FORMAT, MG_VERSION_STRING, MG_JSON_SCHEMA_VERSION,
-             mg_policy_fingerprint(opt->policy), opt->report_info,
-             l->max_opcodes, l->max_stack, l->max_memo, l->max_string,
-             l->max_values, l->max_value_depth, l->max_findings,
-             l->max_streams, l->max_depth, l->max_members,
-             l->max_member_bytes, l->max_total_bytes, l->max_ratio,
-             l->max_header_bytes, l->max_json_depth, l->max_seconds);
+    snprintf(
+        text, sizeof(text),
+        "modelgate-cache %d\nversion %s\njson-schema %d\npolicy %016" PRIx64
+        "\ninfo %d\nlimits %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+        " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+        " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+        "\n",
+        CACHE_FORMAT, MG_VERSION_STRING, MG_JSON_SCHEMA_VERSION,
+        mg_policy_fingerprint(opt->policy), opt->report_info, l->max_opcodes,
+        l->max_stack, l->max_memo, l->max_string, l->max_values,
+        l->max_value_depth, l->max_findings, l->max_streams, l->max_depth,
+        l->max_members, l->max_member_bytes, l->max_total_bytes, l->max_ratio,
+        l->max_header_bytes, l->max_json_depth, l->max_seconds);
     mg_sha256_buffer(text, strlen(text), out);
 }
 
@@ -92,8 +92,7 @@ cache_open(const char *path, const struct mg_options *opt, struct cache **out)
     pthread_mutex_init(&c->mu, NULL);
     config_digest(opt, c->config);
     int rc = sqlite3_open_v2(path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_busy_timeout(c->db, 10000);
     if (rc == SQLITE_OK)
@@ -394,10 +393,10 @@ cache_lookup(struct cache *c,
     if (hit && !known)
         put_file_row(c, k); /* next time, no need to hash */
     pthread_mutex_unlock(&c->mu);
-    if (hit && mg_report_restore(path, format, complete,
-                                 (enum mg_severity)maxsev,
-                                 (uint64_t)k->st.st_size, (uint64_t)bytes_read,
-                                 f, n, out) != MG_OK)
+    if (hit &&
+        mg_report_restore(path, format, complete, (enum mg_severity)maxsev,
+                          (uint64_t)k->st.st_size, (uint64_t)bytes_read, f, n,
+                          out) != MG_OK)
         hit = 0;
     if (hit)
         free_findings(f, n);
@@ -466,8 +465,7 @@ cache_close(struct cache *c)
     int rc = 0;
     if (c->db != NULL && !c->broken &&
         sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        fprintf(stderr, "modelgate scan: --cache: %s\n",
-                sqlite3_errmsg(c->db));
+        fprintf(stderr, "modelgate scan: --cache: %s\n", sqlite3_errmsg(c->db));
         rc = 2;
     } else if (c->broken == 1 && c->db != NULL) {
         fprintf(stderr, "modelgate scan: --cache: %s (results not saved)\n",

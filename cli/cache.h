@@ -29,9 +29,8 @@ struct cache_key {
 };
 
 /* Open or create the cache (mode 0600). 0, or 2 after a message. */
-int cache_open(const char *path,
-               const struct mg_options *opt,
-               struct cache **out);
+int
+cache_open(const char *path, const struct mg_options *opt, struct cache **out);
 /* 1 and *out (a report for path) on a hit; 0 on a miss, with *k filled
    for cache_store. Thread-safe. */
 int cache_lookup(struct cache *c,

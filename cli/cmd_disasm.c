@@ -1,7 +1,7 @@
 /*
- * cmd_disasm.c - modelgate disasm FILE[!MEMBER]: the opcodes of every pickle stream
- * in FILE, like pickletools.dis, but it never gives up silently: the line
- * where a stream breaks says why.
+ * cmd_disasm.c - modelgate disasm FILE[!MEMBER]: the opcodes of every pickle
+ * stream in FILE, like pickletools.dis, but it never gives up silently: the
+ * line where a stream breaks says why.
  */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -113,12 +113,11 @@ cmd_explain(int argc, char **argv)
         goto out;
     if (help || pos.n != 1) {
         FILE *f = help ? stdout : stderr;
-        fprintf(f,
-                "usage: modelgate explain [OPTIONS] FILE[!MEMBER]\n\n"
-                "What loading FILE would do, as pseudo-Python, with the "
-                "offsets of the opcodes\nresponsible; nothing in FILE is "
-                "run. Exit status: 0 explained, 2 error or limit.\n\n"
-                "options:\n");
+        fprintf(f, "usage: modelgate explain [OPTIONS] FILE[!MEMBER]\n\n"
+                   "What loading FILE would do, as pseudo-Python, with the "
+                   "offsets of the opcodes\nresponsible; nothing in FILE is "
+                   "run. Exit status: 0 explained, 2 error or limit.\n\n"
+                   "options:\n");
         opt_help(f, table, ntable);
         rc = help ? EXIT_CLEAN : EXIT_ERROR;
         goto out;

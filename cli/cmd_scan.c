@@ -155,8 +155,8 @@ progress_draw(const struct job *j, size_t total, uint64_t t0)
     fprintf(stderr,
             "\r\033[Kmodelgate: %" PRIu64 "/%zu files, %.1f MB, %" PRIu64
             " finding%s, %.1f s",
-            j->p_files, total, mb, j->p_findings,
-            j->p_findings == 1 ? "" : "s", sec);
+            j->p_files, total, mb, j->p_findings, j->p_findings == 1 ? "" : "s",
+            sec);
     fflush(stderr);
 }
 

@@ -22,8 +22,8 @@ static const struct rule_help rules[] = {
 };
 #define NRULES (sizeof(rules) / sizeof(rules[0]))
 
-#define SARIF_SCHEMA                                                           \
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"      \
+#define SARIF_SCHEMA                                                      \
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/" \
     "sarif-schema-2.1.0.json"
 
 int
@@ -203,18 +203,17 @@ json_file_members(FILE *f, const struct mg_report *r)
 static void
 json_summary_members(FILE *f, const struct summary *s)
 {
-    fprintf(f,
-            "\"files\":%" PRIu64 ",\"safe\":%" PRIu64 ",\"unknown\":%" PRIu64
-            ",\"suspicious\":%" PRIu64 ",\"dangerous\":%" PRIu64
-            ",\"error\":%" PRIu64 ",\"not_scanned\":%" PRIu64
-            ",\"bytes\":%" PRIu64 ",\"cached\":%" PRIu64
-            ",\"seconds\":%.3f,\"exit_code\":%d",
-            s->files, s->by_verdict[MG_VERDICT_SAFE],
-            s->by_verdict[MG_VERDICT_UNKNOWN],
-            s->by_verdict[MG_VERDICT_SUSPICIOUS],
-            s->by_verdict[MG_VERDICT_DANGEROUS],
-            s->by_verdict[MG_VERDICT_ERROR], s->failed + s->errors_walk,
-            s->bytes, s->cached, s->seconds, s->exit_code);
+    fprintf(
+        f,
+        "\"files\":%" PRIu64 ",\"safe\":%" PRIu64 ",\"unknown\":%" PRIu64
+        ",\"suspicious\":%" PRIu64 ",\"dangerous\":%" PRIu64
+        ",\"error\":%" PRIu64 ",\"not_scanned\":%" PRIu64 ",\"bytes\":%" PRIu64
+        ",\"cached\":%" PRIu64 ",\"seconds\":%.3f,\"exit_code\":%d",
+        s->files, s->by_verdict[MG_VERDICT_SAFE],
+        s->by_verdict[MG_VERDICT_UNKNOWN], s->by_verdict[MG_VERDICT_SUSPICIOUS],
+        s->by_verdict[MG_VERDICT_DANGEROUS], s->by_verdict[MG_VERDICT_ERROR],
+        s->failed + s->errors_walk, s->bytes, s->cached, s->seconds,
+        s->exit_code);
 }
 
 /* ---- SARIF ---- */
@@ -232,8 +231,7 @@ sarif_level(const struct mg_finding *f)
     case MG_SEV_INFO:
     default:
         /* a scan that could not finish is worth a warning */
-        return strcmp(f->rule, "limit") == 0 ||
-                       strcmp(f->rule, "io-error") == 0
+        return strcmp(f->rule, "limit") == 0 || strcmp(f->rule, "io-error") == 0
                    ? "warning"
                    : "note";
     }
@@ -327,8 +325,7 @@ sarif_file(struct out *o, const struct mg_report *r)
         json_str(f, x->rule);
         if (idx >= 0)
             fprintf(f, ",\"ruleIndex\":%ld", idx);
-        fprintf(f, ",\"level\":\"%s\",\"message\":{\"text\":",
-                sarif_level(x));
+        fprintf(f, ",\"level\":\"%s\",\"message\":{\"text\":", sarif_level(x));
         json_str(f, x->message);
         fputs("},\"locations\":[{\"physicalLocation\":{"
               "\"artifactLocation\":{\"uri\":",
@@ -355,10 +352,11 @@ sarif_file(struct out *o, const struct mg_report *r)
         h = fnv_str(h, x->name);
         h = fnv_str(h, x->indicator);
         h = fnv_str(h, x->message);
-        fprintf(f,
-                "}],\"partialFingerprints\":{\"modelgateFinding/v1\":\"%016" PRIx64
-                "\"},\"properties\":{\"severity\":\"%s\",\"layer\":",
-                h, mg_severity_name(x->severity));
+        fprintf(
+            f,
+            "}],\"partialFingerprints\":{\"modelgateFinding/v1\":\"%016" PRIx64
+            "\"},\"properties\":{\"severity\":\"%s\",\"layer\":",
+            h, mg_severity_name(x->severity));
         json_str_or_null(f, x->layer);
         if (x->has_offset)
             fprintf(f, ",\"offset\":%" PRIu64, x->offset);
@@ -405,8 +403,9 @@ static void
 sarif_end(struct out *o, const struct summary *s)
 {
     FILE *f = o->f;
-    fputs("],\"tool\":{\"driver\":{\"name\":\"modelgate\",\"version\":\"" MG_VERSION_STRING
-          "\",\"semanticVersion\":\"" MG_VERSION_STRING "\",\"rules\":[",
+    fputs("],\"tool\":{\"driver\":{\"name\":\"modelgate\",\"version\":"
+          "\"" MG_VERSION_STRING "\",\"semanticVersion\":\"" MG_VERSION_STRING
+          "\",\"rules\":[",
           f);
     for (size_t i = 0; i < NRULES; i++) {
         if (i > 0)

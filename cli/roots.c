@@ -121,8 +121,7 @@ run_python(const char *python, char **out, size_t *outlen)
             _exit(127);
         close(pipefd[0]);
         close(pipefd[1]);
-        char *const args[] = {(char *)python, "-I",
-                              "-S",           "-c",
+        char *const args[] = {(char *)python,     "-I", "-S", "-c",
                               (char *)py_program, NULL};
         execvp(python, args);
         fprintf(stderr, "modelgate: cannot run %s: %s\n", python,
@@ -329,8 +328,7 @@ cache_dir(char *buf,
     else if (xdg != NULL && xdg[0] != '\0')
         snprintf(buf, size, "%.*s/%s", trimmed(xdg), xdg, xdg_suffix);
     else if (home != NULL && home[0] != '\0')
-        snprintf(buf, size, "%.*s/.cache/%s", trimmed(home), home,
-                 xdg_suffix);
+        snprintf(buf, size, "%.*s/.cache/%s", trimmed(home), home, xdg_suffix);
     else
         buf[0] = '\0';
 }

@@ -298,13 +298,13 @@ enum mg_explain_kind {
 
 struct mg_explain_line {
     enum mg_explain_kind kind;
-    unsigned stream;       /**< 0-based pickle stream */
-    uint64_t offset;       /**< offset of the opcode responsible */
-    int has_offset;        /**< 0 when offset is meaningless */
-    const char *opcode;    /**< its pickletools name, "" when none */
-    const char *code;      /**< pseudo-Python; "" for comment-only lines;
-                                may hold newlines (long values) */
-    const char *comment;   /**< explanation, "" when none */
+    unsigned stream;           /**< 0-based pickle stream */
+    uint64_t offset;           /**< offset of the opcode responsible */
+    int has_offset;            /**< 0 when offset is meaningless */
+    const char *opcode;        /**< its pickletools name, "" when none */
+    const char *code;          /**< pseudo-Python; "" for comment-only lines;
+                                    may hold newlines (long values) */
+    const char *comment;       /**< explanation, "" when none */
     enum mg_severity severity; /**< the policy's view of this step */
 };
 typedef int (*mg_explain_cb)(void *user, const struct mg_explain_line *line);

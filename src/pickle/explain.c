@@ -29,12 +29,13 @@
 #include "pickle/policy.h"
 #include "pickle/vm.h"
 
-#define EX_WINDOW     4096u      /* statements held before writing */
-#define EX_KEEP_ITEMS 65536u     /* items kept per container (vm default
-                                    is MG_KEEP_ITEMS) */
-#define EX_LINE_MAX   (1u << 20) /* longest rendered line */
-#define EX_WIDTH      96u        /* wider values are split over lines */
-#define EX_DEPTH      48u        /* nesting rendered */
+#define EX_WINDOW 4096u /* statements held before writing */
+#define EX_KEEP_ITEMS                                                  \
+    65536u                     /* items kept per container (vm default \
+                                  is MG_KEEP_ITEMS) */
+#define EX_LINE_MAX (1u << 20) /* longest rendered line */
+#define EX_WIDTH    96u        /* wider values are split over lines */
+#define EX_DEPTH    48u        /* nesting rendered */
 
 /* A growing string; on allocation failure or past max it stops growing
    and ends in "...". */
@@ -112,8 +113,8 @@ db_cstr(const struct dbuf *b)
 /* What explain knows about an object of the machine (by address). */
 struct ex_slot {
     const void *key;
-    uint32_t var;  /* statement value name (_N), 0 when none */
-    char items;    /* 'a' append, 's' setitem, 'S' add: how items came */
+    uint32_t var; /* statement value name (_N), 0 when none */
+    char items;   /* 'a' append, 's' setitem, 'S' add: how items came */
 };
 
 struct ex_import {
@@ -137,7 +138,7 @@ struct ex {
     unsigned flags;
     mg_explain_cb cb;
     void *user;
-    int stop;     /* the callback asked to stop */
+    int stop; /* the callback asked to stop */
     int oom;
     unsigned stream;
     int header_sent;
@@ -328,8 +329,8 @@ import_add(struct ex *x, const char *module, const char *first, int *fresh)
 /* ------------------------------------------------------------------ */
 /* rendering values as Python */
 
-static void render(struct ex *x, struct dbuf *b, const struct mg_val *v,
-                   unsigned depth);
+static void
+render(struct ex *x, struct dbuf *b, const struct mg_val *v, unsigned depth);
 
 static int
 glob_is(const struct mg_glob *g, const char *mod, const char *name)
@@ -429,12 +430,12 @@ static const char *const storage_dtypes[][2] = {
 };
 
 static const char *const numpy_dtypes[][2] = {
-    {"f8", "float64"}, {"f4", "float32"},  {"f2", "float16"},
-    {"i8", "int64"},   {"i4", "int32"},    {"i2", "int16"},
-    {"i1", "int8"},    {"u8", "uint64"},   {"u4", "uint32"},
-    {"u2", "uint16"},  {"u1", "uint8"},    {"b1", "bool"},
+    {"f8", "float64"},     {"f4", "float32"},   {"f2", "float16"},
+    {"i8", "int64"},       {"i4", "int32"},     {"i2", "int16"},
+    {"i1", "int8"},        {"u8", "uint64"},    {"u4", "uint32"},
+    {"u2", "uint16"},      {"u1", "uint8"},     {"b1", "bool"},
     {"c16", "complex128"}, {"c8", "complex64"}, {"O8", "object"},
-    {"O4", "object"},  {"O", "object"},
+    {"O4", "object"},      {"O", "object"},
 };
 
 /* "[768, 768]" from a tuple of ints; 0 when it is not one. */
@@ -555,7 +556,9 @@ render_ndarray(struct ex *x, struct dbuf *b, const struct mg_call *c)
 }
 
 static void
-render_args(struct ex *x, struct dbuf *b, const struct mg_call *c,
+render_args(struct ex *x,
+            struct dbuf *b,
+            const struct mg_call *c,
             unsigned depth)
 {
     const struct mg_obj *a = mg_val_obj(&c->args, OK_TUPLE);
@@ -609,7 +612,10 @@ render_call_expr(struct ex *x,
 }
 
 static void
-render_items_of(struct ex *x, struct dbuf *b, const struct mg_obj *o, char how,
+render_items_of(struct ex *x,
+                struct dbuf *b,
+                const struct mg_obj *o,
+                char how,
                 unsigned depth)
 {
     const char *open = how == 's' ? "{" : how == 'S' ? "{" : "[";
@@ -731,8 +737,11 @@ render(struct ex *x, struct dbuf *b, const struct mg_val *v, unsigned depth)
 
 /* A value over several lines when it is wide: one item per line. */
 static void
-render_pretty(struct ex *x, struct dbuf *b, const struct mg_val *v,
-              unsigned indent, unsigned depth)
+render_pretty(struct ex *x,
+              struct dbuf *b,
+              const struct mg_val *v,
+              unsigned indent,
+              unsigned depth)
 {
     struct dbuf t = {.max = EX_LINE_MAX};
     render(x, &t, v, depth);
@@ -861,8 +870,8 @@ stream_header(struct ex *x)
         return;
     x->header_sent = 1;
     char c[120];
-    snprintf(c, sizeof(c), "pickle stream %u, from offset %" PRIu64,
-             x->stream, x->stream_start);
+    snprintf(c, sizeof(c), "pickle stream %u, from offset %" PRIu64, x->stream,
+             x->stream_start);
     emit(x, MG_EXPLAIN_STREAM, x->stream_start, 0, 0, "", c, MG_SEV_INFO);
 }
 
@@ -872,8 +881,8 @@ stmt_write(struct ex *x, struct ex_stmt *s, int force_name)
     stream_header(x);
     const char *code = s->code ? s->code : "";
     char *named = NULL;
-    if (s->var != 0 && (force_name || (s->var < x->capused &&
-                                       x->used[s->var]))) {
+    if (s->var != 0 &&
+        (force_name || (s->var < x->capused && x->used[s->var]))) {
         size_t n = strlen(code) + 24;
         named = mg_malloc(n);
         if (named != NULL) {
@@ -928,8 +937,7 @@ stmt_add(struct ex *x,
     s->sev = sev;
     s->code = mg_strdup(db_cstr(&x->code));
     s->comment = mg_strdup(db_cstr(&x->com));
-    if (s->code == NULL || s->comment == NULL || x->code.oom ||
-        x->com.oom) {
+    if (s->code == NULL || s->comment == NULL || x->code.oom || x->com.oom) {
         mg_free(s->code);
         mg_free(s->comment);
         x->oom = 1;
@@ -1003,20 +1011,20 @@ on_global(struct ex *x, const struct mg_pevent *ev)
             char mr[300], nr[300];
             struct mg_str *ms = (struct mg_str *)g->module;
             mg_str_repr(ms, 0, mr, sizeof(mr));
-            struct mg_val nv = {.kind = VK_STR, .u.s = (struct mg_str *)g->name};
+            struct mg_val nv = {.kind = VK_STR,
+                                .u.s = (struct mg_str *)g->name};
             mg_val_render(&nv, nr, sizeof(nr), 2);
             db_fmt(&x->code, "%s = find_class(%s, %s)", im->alias, mr, nr);
         } else if (first[0] == '\0') {
             if (strcmp(im->alias, g->module->data) == 0)
                 db_fmt(&x->code, "import %s", g->module->data);
             else
-                db_fmt(&x->code, "import %s as %s", g->module->data,
-                       im->alias);
+                db_fmt(&x->code, "import %s as %s", g->module->data, im->alias);
         } else if (strcmp(im->alias, first) == 0) {
             db_fmt(&x->code, "from %s import %s", g->module->data, first);
         } else {
-            db_fmt(&x->code, "from %s import %s as %s", g->module->data,
-                   first, im->alias);
+            db_fmt(&x->code, "from %s import %s as %s", g->module->data, first,
+                   im->alias);
         }
         class_comment(&x->com, cl);
         if (dot != NULL && !cl.safe)
@@ -1079,7 +1087,7 @@ on_call(struct ex *x, const struct mg_pevent *ev)
         db_str(&x->com, "calls an object of unknown type");
     else
         class_comment(&x->com, cl);
-    enum mg_severity sev = cl.safe ? MG_SEV_INFO
+    enum mg_severity sev = cl.safe                   ? MG_SEV_INFO
                            : cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN
                                                      : cl.sev;
     size_t i = stmt_add(x, MG_EXPLAIN_CALL, ev->offset, ev->opcode, var, sev);
@@ -1138,8 +1146,8 @@ on_method(struct ex *x, const struct mg_pevent *ev)
                 db_str(&x->code, how == 's' && (i % 2) ? ": " : ", ");
             render(x, &x->code, &a[i], EX_DEPTH);
         }
-        db_str(&x->code, how == 's' ? "})"
-                         : n == 1   ? ")"
+        db_str(&x->code, how == 's'   ? "})"
+                         : n == 1     ? ")"
                          : how == 'a' ? "])"
                                       : "})");
     }
@@ -1147,7 +1155,7 @@ on_method(struct ex *x, const struct mg_pevent *ev)
         db_str(&x->com, "method of an object of unknown type");
     else
         class_comment(&x->com, cl);
-    enum mg_severity sev = cl.safe ? MG_SEV_INFO
+    enum mg_severity sev = cl.safe                   ? MG_SEV_INFO
                            : cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN
                                                      : cl.sev;
     stmt_add(x, MG_EXPLAIN_METHOD, ev->offset, ev->opcode, 0, sev);
@@ -1259,8 +1267,7 @@ mg_explain_buffer(struct mg_scanner *s,
             snprintf(msg, sizeof(msg),
                      "limit %s reached: the explanation stops here",
                      vm.limit_name ? vm.limit_name : mg_strerror(rc));
-            emit(x, MG_EXPLAIN_BREAK, res.end_off, 1, 0, "", msg,
-                 MG_SEV_INFO);
+            emit(x, MG_EXPLAIN_BREAK, res.end_off, 1, 0, "", msg, MG_SEV_INFO);
             break;
         }
         if (res.end == PEND_EMPTY) {
@@ -1280,8 +1287,9 @@ mg_explain_buffer(struct mg_scanner *s,
             }
             flush(x, x->nwin, 0);
             stream_header(x);
-            snprintf(msg, sizeof(msg), "what load() returns (STOP at %" PRIu64
-                     ")", res.end_off - 1);
+            snprintf(msg, sizeof(msg),
+                     "what load() returns (STOP at %" PRIu64 ")",
+                     res.end_off - 1);
             emit(x, MG_EXPLAIN_RESULT, res.end_off - 1, 1, '.',
                  db_cstr(&x->tmp), msg, MG_SEV_INFO);
             stream_reset(x);

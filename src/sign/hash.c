@@ -235,7 +235,9 @@ mg_sha256_buffer(const void *buf, size_t n, uint8_t out[32])
 enum mg_status
 mg_sha256_file(const char *path, uint8_t out[32], uint64_t *size)
 {
-    enum { BUFSIZE = 1 << 20 };
+    enum {
+        BUFSIZE = 1 << 20
+    };
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return MG_E_IO;

@@ -39,6 +39,14 @@ int load_target(struct mg_scanner *s,
                 size_t *len,
                 const char *cmd);
 void free_target(const char *arg, void *buf);
+/* A scanner reading at most max_bytes, and load_target(arg) with it; on
+   failure (EXIT_ERROR) nothing is left to free. */
+int open_target(uint64_t max_bytes,
+                const char *arg,
+                const char *cmd,
+                struct mg_scanner **s,
+                void **buf,
+                size_t *len);
 
 /* Severity by name: "unknown", "suspicious", "dangerous"; -1 if bad. */
 int parse_level(const char *s);

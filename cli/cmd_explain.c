@@ -122,17 +122,10 @@ cmd_explain(int argc, char **argv)
         rc = help ? EXIT_CLEAN : EXIT_ERROR;
         goto out;
     }
-    struct mg_options opt;
-    mg_options_init(&opt);
-    opt.limits.max_member_bytes = max_bytes;
     struct mg_scanner *s = NULL;
-    if (mg_scanner_new(&opt, &s) != MG_OK) {
-        rc = EXIT_ERROR;
-        goto out;
-    }
     void *buf = NULL;
     size_t len = 0;
-    rc = load_target(s, pos.v[0], &buf, &len, "explain");
+    rc = open_target(max_bytes, pos.v[0], "explain", &s, &buf, &len);
     if (rc == EXIT_CLEAN) {
         struct ex_out o = {stdout, 0};
         printf("# modelgate explain %s\n"

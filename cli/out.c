@@ -158,6 +158,26 @@ text_file(struct out *o, const struct mg_report *r)
             o->color ? "\033[0m" : "", mg_report_format(r));
 }
 
+/* "layer", "offset", "module", "name", "indicator" and "count" of a
+   finding: in json/jsonl findings and in SARIF result properties. */
+static void
+finding_members(FILE *f, const struct mg_finding *x)
+{
+    fputs("\"layer\":", f);
+    json_str_or_null(f, x->layer);
+    if (x->has_offset)
+        fprintf(f, ",\"offset\":%" PRIu64, x->offset);
+    else
+        fputs(",\"offset\":null", f);
+    fputs(",\"module\":", f);
+    json_str_or_null(f, x->module);
+    fputs(",\"name\":", f);
+    json_str_or_null(f, x->name);
+    fputs(",\"indicator\":", f);
+    json_str_or_null(f, x->indicator);
+    fprintf(f, ",\"count\":%" PRIu64, x->count);
+}
+
 /* The members of one file object, shared by json and jsonl. */
 static void
 json_file_members(FILE *f, const struct mg_report *r)
@@ -183,19 +203,9 @@ json_file_members(FILE *f, const struct mg_report *r)
         json_str(f, x->rule);
         fputs(",\"message\":", f);
         json_str(f, x->message);
-        fputs(",\"layer\":", f);
-        json_str_or_null(f, x->layer);
-        if (x->has_offset)
-            fprintf(f, ",\"offset\":%" PRIu64, x->offset);
-        else
-            fputs(",\"offset\":null", f);
-        fputs(",\"module\":", f);
-        json_str_or_null(f, x->module);
-        fputs(",\"name\":", f);
-        json_str_or_null(f, x->name);
-        fputs(",\"indicator\":", f);
-        json_str_or_null(f, x->indicator);
-        fprintf(f, ",\"count\":%" PRIu64 "}", x->count);
+        fputc(',', f);
+        finding_members(f, x);
+        fputc('}', f);
     }
     fputc(']', f);
 }
@@ -355,20 +365,10 @@ sarif_file(struct out *o, const struct mg_report *r)
         fprintf(
             f,
             "}],\"partialFingerprints\":{\"modelgateFinding/v1\":\"%016" PRIx64
-            "\"},\"properties\":{\"severity\":\"%s\",\"layer\":",
+            "\"},\"properties\":{\"severity\":\"%s\",",
             h, mg_severity_name(x->severity));
-        json_str_or_null(f, x->layer);
-        if (x->has_offset)
-            fprintf(f, ",\"offset\":%" PRIu64, x->offset);
-        else
-            fputs(",\"offset\":null", f);
-        fputs(",\"module\":", f);
-        json_str_or_null(f, x->module);
-        fputs(",\"name\":", f);
-        json_str_or_null(f, x->name);
-        fputs(",\"indicator\":", f);
-        json_str_or_null(f, x->indicator);
-        fprintf(f, ",\"count\":%" PRIu64 ",\"verdict\":\"%s\"}}", x->count,
+        finding_members(f, x);
+        fprintf(f, ",\"verdict\":\"%s\"}}",
                 mg_verdict_name(mg_report_verdict(r)));
     }
 }

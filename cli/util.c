@@ -146,3 +146,27 @@ free_target(const char *arg, void *buf)
     else
         mg_buffer_free(buf);
 }
+
+int
+open_target(uint64_t max_bytes,
+            const char *arg,
+            const char *cmd,
+            struct mg_scanner **s,
+            void **buf,
+            size_t *len)
+{
+    struct mg_options opt;
+    mg_options_init(&opt);
+    opt.limits.max_member_bytes = max_bytes;
+    *s = NULL;
+    if (mg_scanner_new(&opt, s) != MG_OK) {
+        fprintf(stderr, "modelgate %s: out of memory\n", cmd);
+        return EXIT_ERROR;
+    }
+    int rc = load_target(*s, arg, buf, len, cmd);
+    if (rc != EXIT_CLEAN) {
+        mg_scanner_free(*s);
+        *s = NULL;
+    }
+    return rc;
+}

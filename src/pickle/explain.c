@@ -438,6 +438,37 @@ static const char *const numpy_dtypes[][2] = {
     {"O4", "object"},      {"O", "object"},
 };
 
+/* The second column of the row whose first is key, else key. */
+static const char *
+lookup(const char *const (*table)[2], size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(key, table[i][0]) == 0)
+            return table[i][1];
+    return key;
+}
+
+static int render_shape(struct dbuf *b, const struct mg_val *v);
+
+/* "Kind(dtype, [shape]" (the caller closes it), or nothing and 0 when
+   shape is not a tuple of ints. */
+static int
+render_typed(struct dbuf *b,
+             const char *kind,
+             const char *dtype,
+             const struct mg_val *shape)
+{
+    size_t mark = b->n;
+    db_fmt(b, "%s(%.60s, ", kind, dtype);
+    if (!render_shape(b, shape)) {
+        b->n = mark;
+        if (b->p != NULL)
+            b->p[mark] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
 /* "[768, 768]" from a tuple of ints; 0 when it is not one. */
 static int
 render_shape(struct dbuf *b, const struct mg_val *v)
@@ -494,20 +525,12 @@ render_tensor(struct ex *x, struct dbuf *b, const struct mg_call *c)
     const struct mg_val *stype =
         pid ? tuple_at(&((const struct mg_call *)pid)->args, 1) : NULL;
     const struct mg_glob *sg = stype ? val_glob(stype) : NULL;
-    if (sg != NULL) {
-        dtype = sg->name->data;
-        for (size_t i = 0; i < sizeof(storage_dtypes) / sizeof(*storage_dtypes);
-             i++)
-            if (strcmp(sg->name->data, storage_dtypes[i][0]) == 0)
-                dtype = storage_dtypes[i][1];
-    }
-    size_t mark = b->n;
-    db_fmt(b, "Tensor(%.60s, ", dtype);
-    if (!render_shape(b, size)) {
-        b->n = mark;
-        b->p[mark] = '\0';
+    if (sg != NULL)
+        dtype = lookup(storage_dtypes,
+                       sizeof(storage_dtypes) / sizeof(*storage_dtypes),
+                       sg->name->data);
+    if (!render_typed(b, "Tensor", dtype, size))
         return 0;
-    }
     db_str(b, ")");
     return 1;
 }
@@ -536,17 +559,10 @@ render_ndarray(struct ex *x, struct dbuf *b, const struct mg_call *c)
     const char *t = code->u.s->data;
     while (*t == '<' || *t == '>' || *t == '|' || *t == '=')
         t++;
-    const char *name = t;
-    for (size_t i = 0; i < sizeof(numpy_dtypes) / sizeof(*numpy_dtypes); i++)
-        if (strcmp(t, numpy_dtypes[i][0]) == 0)
-            name = numpy_dtypes[i][1];
-    size_t mark = b->n;
-    db_fmt(b, "ndarray(%.60s, ", name);
-    if (!render_shape(b, shape)) {
-        b->n = mark;
-        b->p[mark] = '\0';
+    const char *name =
+        lookup(numpy_dtypes, sizeof(numpy_dtypes) / sizeof(*numpy_dtypes), t);
+    if (!render_typed(b, "ndarray", name, shape))
         return 0;
-    }
     if (data->kind != VK_BYTES) {
         db_str(b, ", ");
         render(x, b, data, EX_DEPTH);

@@ -994,6 +994,20 @@ class_comment(struct dbuf *b, struct mg_class cl)
         db_str(b, mg_cat_text(cl.cat));
 }
 
+/* The comment of a call or method step, and its severity: a step that is
+   not allowlisted is at least unknown. */
+static enum mg_severity
+step_comment(struct ex *x, int known, struct mg_class cl, const char *unknown)
+{
+    if (!known)
+        db_str(&x->com, unknown);
+    else
+        class_comment(&x->com, cl);
+    if (cl.safe)
+        return MG_SEV_INFO;
+    return cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN : cl.sev;
+}
+
 /* ------------------------------------------------------------------ */
 /* events */
 
@@ -1099,13 +1113,8 @@ on_call(struct ex *x, const struct mg_pevent *ev)
     sl->var = 0;
     render_call_inline(x, &x->code, c, EX_DEPTH);
     sl->var = var;
-    if (ev->glob == NULL)
-        db_str(&x->com, "calls an object of unknown type");
-    else
-        class_comment(&x->com, cl);
-    enum mg_severity sev = cl.safe                   ? MG_SEV_INFO
-                           : cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN
-                                                     : cl.sev;
+    enum mg_severity sev = step_comment(x, ev->glob != NULL, cl,
+                                        "calls an object of unknown type");
     size_t i = stmt_add(x, MG_EXPLAIN_CALL, ev->offset, ev->opcode, var, sev);
     if (i != SIZE_MAX) {
         x->last_call = c;
@@ -1167,13 +1176,8 @@ on_method(struct ex *x, const struct mg_pevent *ev)
                          : how == 'a' ? "])"
                                       : "})");
     }
-    if (ev->glob == NULL)
-        db_str(&x->com, "method of an object of unknown type");
-    else
-        class_comment(&x->com, cl);
-    enum mg_severity sev = cl.safe                   ? MG_SEV_INFO
-                           : cl.sev < MG_SEV_UNKNOWN ? MG_SEV_UNKNOWN
-                                                     : cl.sev;
+    enum mg_severity sev = step_comment(x, ev->glob != NULL, cl,
+                                        "method of an object of unknown type");
     stmt_add(x, MG_EXPLAIN_METHOD, ev->offset, ev->opcode, 0, sev);
 }
 

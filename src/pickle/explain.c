@@ -921,7 +921,8 @@ flush(struct ex *x, size_t n, int force_names)
         n = x->nwin;
     for (size_t i = 0; i < n; i++)
         stmt_write(x, &x->win[i], force_names);
-    memmove(x->win, x->win + n, (x->nwin - n) * sizeof(*x->win));
+    if (n > 0 && n < x->nwin)
+        memmove(x->win, x->win + n, (x->nwin - n) * sizeof(*x->win));
     x->nwin -= n;
     x->last_call = NULL;
 }

@@ -149,16 +149,17 @@ def test_agrees_with_scan(name):
 
 
 def test_truncations_and_random_bytes_never_fail():
-    for name in ALL:
+    """A sample through the CLI; every prefix of every fixture and many
+    random inputs go through the library in tests/unit (in-process)."""
+    for name in ALL[::4]:
         data = open(fixture("pickle", name), "rb").read()
-        for cut in range(0, len(data), max(1, len(data) // 50)):
+        for cut in range(1, len(data), max(1, len(data) // 6)):
             rc, out, err = explain("-", input=data[:cut])
             assert rc == 0 and err == "", (name, cut, err)
-            if cut > 0 and "result =" not in out:
-                assert "breaks here" in out or "not a pickle" in out, \
-                    (name, cut, out)
+            assert "result =" in out or "breaks here" in out or \
+                "not a pickle" in out, (name, cut, out)
     rnd = random.Random(1)
-    for _ in range(200):
+    for _ in range(20):
         data = bytes(rnd.getrandbits(8)
                      for _ in range(rnd.randrange(1, 200)))
         rc, out, err = explain("-", input=data)

@@ -156,6 +156,79 @@ test_explain_callback(void **state)
     free(buf);
 }
 
+static int
+count_lines(void *user, const struct mg_explain_line *l)
+{
+    (void)l;
+    ++*(unsigned long *)user;
+    return 0;
+}
+
+/* Every prefix of every pickle fixture, and random bytes: the explanation
+   always ends (MG_OK, or MG_E_LIMIT), under ASan and UBSan in CI. */
+static void
+test_explain_prefixes_and_noise(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"all_opcodes.pkl",
+                                        "mal_attrgetter.pkl",
+                                        "mal_broken_after_payload.pkl",
+                                        "mal_build_global.pkl",
+                                        "mal_code_interp.pkl",
+                                        "mal_dynamic_module_name.pkl",
+                                        "mal_frame_mismatch.pkl",
+                                        "mal_getattr_import.pkl",
+                                        "mal_memo_stack_global.pkl",
+                                        "mal_methodcaller.pkl",
+                                        "mal_nested_loads.pkl",
+                                        "mal_newobj_ex.pkl",
+                                        "mal_obj.pkl",
+                                        "mal_second_stream.pkl",
+                                        "ok_copyreg_reconstructor.pkl",
+                                        "ok_datetime.pkl",
+                                        "ok_numpy_reconstruct.pkl",
+                                        "ok_ordereddict.pkl",
+                                        "ok_plain_p0.pkl",
+                                        "ok_plain_p5.pkl",
+                                        "ok_torch_state_dict_data.pkl",
+                                        "sus_dynamic_stack_global.pkl",
+                                        "sus_ext.pkl",
+                                        "sus_trailing_garbage.pkl",
+                                        "unk_sklearn.pkl",
+                                        "unk_user_class.pkl"};
+    struct mg_scanner *s = NULL;
+    assert_int_equal(mg_scanner_new(NULL, &s), MG_OK);
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char rel[128];
+        snprintf(rel, sizeof(rel), "pickle/%s", names[k]);
+        size_t len;
+        unsigned char *buf = mgt_fixture(rel, &len);
+        for (unsigned flags = 0; flags <= MG_EXPLAIN_FULL; flags++)
+            for (size_t cut = 0; cut <= len; cut++) {
+                unsigned long n = 0;
+                enum mg_status st =
+                    mg_explain_buffer(s, buf, cut, flags, count_lines, &n);
+                assert_true(st == MG_OK || st == MG_E_LIMIT);
+                assert_true(n > 0);
+            }
+        free(buf);
+    }
+    uint64_t seed = 12345;
+    unsigned char noise[512];
+    for (int i = 0; i < 3000; i++) {
+        size_t len = 1 + (size_t)(seed % sizeof(noise));
+        for (size_t j = 0; j < len; j++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            noise[j] = (unsigned char)(seed >> 56);
+        }
+        unsigned long n = 0;
+        enum mg_status st =
+            mg_explain_buffer(s, noise, len, 0, count_lines, &n);
+        assert_true(st == MG_OK || st == MG_E_LIMIT);
+    }
+    mg_scanner_free(s);
+}
+
 static void
 test_sha256(void **state)
 {
@@ -195,6 +268,7 @@ main(void)
         cmocka_unit_test(test_restore_round_trip),
         cmocka_unit_test(test_extract_member),
         cmocka_unit_test(test_explain_callback),
+        cmocka_unit_test(test_explain_prefixes_and_noise),
         cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,6 +410,13 @@ cmd_scan(int argc, char **argv)
     int drawn = 0;
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&j.mu);
+        if (!j.done[i] && !j.oom) {
+            /* Output streams: what is written reaches the reader before
+               we wait (and a fast scan does not pay a write per file). */
+            pthread_mutex_unlock(&j.mu);
+            fflush(stdout);
+            pthread_mutex_lock(&j.mu);
+        }
         while (!j.done[i] && !j.oom) {
             if (!progress) {
                 pthread_cond_wait(&j.cv, &j.mu);
@@ -433,6 +440,7 @@ cmd_scan(int argc, char **argv)
         int ready = j.done[i];
         pthread_mutex_unlock(&j.mu);
         if (drawn) {
+            fflush(stdout);
             progress_clear();
             drawn = 0;
             last_draw = 0;

@@ -455,7 +455,6 @@ out_file(struct out *o, const struct mg_report *r)
         break;
     }
     o->nfiles++;
-    fflush(o->f);
 }
 
 static void

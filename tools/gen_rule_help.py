@@ -57,10 +57,11 @@ def rows():
             c = cells(line)
             if len(c) != 3:
                 sys.exit(f"{DOC}: bad table row: {line!r}")
-            rule = c[0].strip("`")
-            if not re.fullmatch(r"[a-z0-9-]+", rule):
-                sys.exit(f"{DOC}: bad rule id {rule!r}")
-            found.append((rule, c[1], top_severity(c[1]), c[2]))
+            # one row may describe several ids: "`zip-crc`, `zip-flags`"
+            for rule in (x.strip().strip("`") for x in c[0].split(",")):
+                if not re.fullmatch(r"[a-z0-9-]+", rule):
+                    sys.exit(f"{DOC}: bad rule id {rule!r}")
+                found.append((rule, c[1], top_severity(c[1]), c[2]))
     if not found:
         sys.exit(f"{DOC}: no rule table")
     return found

@@ -115,6 +115,8 @@ struct mg_limits {
     uint64_t max_member_bytes; /**< decompressed bytes of one member */
     uint64_t max_total_bytes;  /**< decompressed bytes of one input file */
     uint64_t max_ratio;        /**< decompressed/compressed ratio */
+    uint64_t max_spool_bytes;  /**< a member held in memory for random
+                                    access (a ZIP inside a 7z...) */
     uint64_t max_header_bytes; /**< JSON/metadata headers */
     uint64_t max_json_depth;   /**< JSON nesting */
     uint64_t max_seconds;      /**< wall-clock budget per file (0: none) */
@@ -268,9 +270,9 @@ MG_API enum mg_status mg_report_restore(const char *path,
  * The bytes of one member of a container file ("FILE!MEMBER"), or of the
  * file itself when member is NULL, read within the scanner's limits
  * (max-member-bytes). Members of nested containers are named with '!'
- * ("outer.zip!inner.tar!data.pkl"), as in findings' layers. A file that is
- * not a container this version can open has no members: MG_E_UNSUPPORTED,
- * with the reason in mg_scanner_errmsg().
+ * ("outer.zip!inner.tar!data.pkl"), as in findings' layers. This version
+ * reads plain files only: a member gives MG_E_UNSUPPORTED, with the reason
+ * in mg_scanner_errmsg() (container formats are to extend it).
  * @param[out] buf receives the bytes, to free with mg_buffer_free().
  */
 MG_API enum mg_status mg_extract_member(struct mg_scanner *s,

@@ -66,12 +66,50 @@ enum mg_status mg_ctx_incomplete(struct mg_ctx *ctx,
 
 /* Record the format of the current layer (outermost only is kept). */
 void mg_ctx_set_format(struct mg_ctx *ctx, const char *format);
+/* Replace it with something more precise ("pytorch" for a "zip"). */
+void mg_ctx_refine_format(struct mg_ctx *ctx, const char *format);
+
+/* Enter a layer by hand (for a member scanned without sniffing): checks
+   the depth limit (reporting it, MG_E_LIMIT) like mg_scan_input does. */
+enum mg_status mg_ctx_push(struct mg_ctx *ctx, const char *name);
+void mg_ctx_pop(struct mg_ctx *ctx);
 
 /* The one entry point for scanning an input at the current depth: pushes
    a layer (name), checks depth and budget, sniffs, dispatches, pops. For
    the file itself pass name NULL. */
 enum mg_status
 mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name);
+
+/* What the container knows of a member (it never replaces sniffing). */
+enum mg_hint {
+    MG_HINT_NONE = 0,
+    /* Raw tensor bytes a loader reads as data (a storage that data.pkl
+       references): scanned when a format claims the content, otherwise
+       not searched for hidden pickles. */
+    MG_HINT_TENSOR_DATA = 1
+};
+enum mg_status mg_scan_input_hint(struct mg_ctx *ctx,
+                                  struct mg_input *in,
+                                  const char *name,
+                                  enum mg_hint hint);
+
+/* A scanner that a container chooses for one member because the loader
+   reads that member with a structure of its own (PyTorch's old tar layout),
+   not by what its bytes look like. */
+typedef enum mg_status (*mg_member_scan_fn)(struct mg_ctx *ctx,
+                                            struct mg_input *in);
+
+/* mg_scan_input, with the member scanned by `scan` instead of the format
+   its content sniffs as (scan NULL: exactly mg_scan_input). Layer, depth
+   and time are handled the same way. */
+enum mg_status mg_scan_input_with(struct mg_ctx *ctx,
+                                  struct mg_input *in,
+                                  const char *name,
+                                  mg_member_scan_fn scan);
+
+/* Count n more decompressed bytes against max-total-bytes: MG_E_LIMIT
+   (after reporting it as incomplete) when the budget is spent. */
+enum mg_status mg_ctx_charge(struct mg_ctx *ctx, uint64_t n, int64_t offset);
 
 /* Has the time budget run out? */
 int mg_ctx_expired(const struct mg_ctx *ctx);

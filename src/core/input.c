@@ -122,6 +122,17 @@ cursor_pull(void *impl, void *buf, size_t n, size_t *got)
     return st;
 }
 
+/* Random-access sources skip by moving the cursor, without reading. */
+static enum mg_status
+cursor_skip(void *impl, uint64_t n, uint64_t *done)
+{
+    struct mg_input_cursor *c = impl;
+    uint64_t left = c->end - c->off;
+    *done = n < left ? n : left;
+    c->off += *done;
+    return MG_OK;
+}
+
 enum mg_status
 mg_input_stream(struct mg_input *in,
                 uint64_t off,
@@ -151,7 +162,125 @@ mg_input_stream(struct mg_input *in,
     cur->off = off;
     cur->end = end;
     mg_stream_init_pull(s, cursor_pull, cur, off, MG_STREAM_WINDOW * 64);
+    s->skip = cursor_skip;
     return MG_OK;
+}
+
+static enum mg_status
+window_read_at(void *impl, uint64_t off, void *buf, size_t n, size_t *got)
+{
+    struct mg_input_window *w = impl;
+    if (off >= w->len) {
+        *got = 0;
+        return MG_OK;
+    }
+    if (n > w->len - off)
+        n = (size_t)(w->len - off);
+    return w->parent->read_at(w->parent->impl, w->off + off, buf, n, got);
+}
+
+enum mg_status
+mg_input_sub(struct mg_input *parent,
+             uint64_t off,
+             uint64_t len,
+             struct mg_input_window *w,
+             struct mg_input *child)
+{
+    uint64_t end;
+    if (parent->read_at == NULL)
+        return MG_E_UNSUPPORTED;
+    if (ckd_add_u64(&end, off, len) || end > parent->size)
+        return MG_E_TRUNCATED;
+    memset(child, 0, sizeof(*child));
+    child->size = len;
+    if (parent->mem != NULL) {
+        child->mem = parent->mem + off;
+        child->read_at = mem_read_at;
+        child->impl = child;
+        return MG_OK;
+    }
+    w->parent = parent;
+    w->off = off;
+    w->len = len;
+    child->read_at = window_read_at;
+    child->impl = w;
+    child->bytes_read = parent->bytes_read;
+    return MG_OK;
+}
+
+enum mg_status
+mg_input_spool(struct mg_input *in,
+               uint64_t max,
+               uint8_t **buf,
+               const uint8_t **mem,
+               size_t *len)
+{
+    *buf = NULL;
+    *mem = NULL;
+    *len = 0;
+    if (in->mem != NULL) {
+        *mem = in->mem;
+        *len = (size_t)in->size;
+        return MG_OK;
+    }
+    if (in->read_at != NULL) {
+        size_t n;
+        if (in->size > max || ckd_u64_to_size(&n, in->size))
+            return MG_E_LIMIT;
+        uint8_t *b = mg_malloc(n);
+        if (b == NULL)
+            return MG_E_NOMEM;
+        enum mg_status st = mg_input_read(in, 0, b, n);
+        if (st != MG_OK) {
+            mg_free(b);
+            return st;
+        }
+        *buf = b;
+        *mem = b;
+        *len = n;
+        return MG_OK;
+    }
+    /* Sequential: what sniffing took first, then the rest. */
+    size_t cap = in->head_len > 4096 ? in->head_len : 4096, n = 0;
+    uint8_t *b = mg_malloc(cap);
+    if (b == NULL)
+        return MG_E_NOMEM;
+    memcpy(b, in->head, in->head_len);
+    n = in->head_len;
+    enum mg_status st = MG_OK;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                st = MG_E_LIMIT;
+                break;
+            }
+            size_t nc = cap * 2 > max ? (size_t)max : cap * 2;
+            uint8_t *nb = mg_realloc(b, nc);
+            if (nb == NULL) {
+                st = MG_E_NOMEM;
+                break;
+            }
+            b = nb;
+            cap = nc;
+        }
+        size_t got = 0;
+        st = in->pull(in->impl, b + n, cap - n, &got);
+        if (st != MG_OK || got == 0)
+            break;
+        n += got;
+    }
+    if (st != MG_OK && st != MG_E_LIMIT) {
+        mg_free(b);
+        return st;
+    }
+    if (n > max) { /* what sniffing took is already more */
+        n = (size_t)max;
+        st = MG_E_LIMIT;
+    }
+    *buf = b;
+    *mem = b;
+    *len = n;
+    return st;
 }
 
 static enum mg_status

@@ -56,6 +56,31 @@ enum mg_status mg_input_stream(struct mg_input *in,
                                struct mg_input_cursor *cur,
                                struct mg_stream *s);
 
+/*
+ * Read a whole input into memory (formats that need random access, such as
+ * ZIP, when the input is a decompressed stream). At most max bytes: more
+ * is MG_E_LIMIT (*len is then what was read). *buf is mg_malloc'd, NULL
+ * when the input was already in memory (then *mem points at it).
+ */
+enum mg_status mg_input_spool(struct mg_input *in,
+                              uint64_t max,
+                              uint8_t **buf,
+                              const uint8_t **mem,
+                              size_t *len);
+
+/* A window [off, off+len) of a random-access input, as an input of its
+   own (reads are forwarded; bytes_read accounting is shared). */
+struct mg_input_window {
+    struct mg_input *parent;
+    uint64_t off;
+    uint64_t len;
+};
+enum mg_status mg_input_sub(struct mg_input *parent,
+                            uint64_t off,
+                            uint64_t len,
+                            struct mg_input_window *w,
+                            struct mg_input *child);
+
 /* Inputs over memory and files. */
 void mg_input_mem(struct mg_input *in, const void *buf, size_t len);
 
@@ -65,8 +90,10 @@ struct mg_file_input {
     uint8_t *data; /* whole file when small enough */
     uint64_t bytes_read;
 };
-/* Files up to MG_READ_WHOLE bytes are read into memory. */
-#define MG_READ_WHOLE (64u << 20)
+/* Files up to MG_READ_WHOLE bytes are read into memory; larger ones are
+   read where the formats need (a ZIP checkpoint: its directory and
+   pickles). */
+#define MG_READ_WHOLE (1u << 20)
 enum mg_status mg_input_file(struct mg_input *in,
                              struct mg_file_input *f,
                              const char *path,

@@ -41,6 +41,9 @@
 #define MG_DEFAULT_MAX_TOTAL_BYTES (64ULL << 30)
 /* Decompressed/compressed ratio of one member before it is a bomb. */
 #define MG_DEFAULT_MAX_RATIO 1000ULL
+/* A member that needs random access (a ZIP inside a 7z or a gzip stream)
+   is held in memory: at most this much. */
+#define MG_DEFAULT_MAX_SPOOL_BYTES (512ULL << 20)
 /* JSON and metadata headers (safetensors, GGUF, Keras config). */
 #define MG_DEFAULT_MAX_HEADER_BYTES (100ULL << 20)
 /* JSON nesting depth. */
@@ -66,6 +69,16 @@
 #define MG_STRING_BUDGET (64ULL << 20)
 /* Bytes searched for a resumable pickle after a break. */
 #define MG_RESYNC_WINDOW (64u << 20)
+/* Bytes handed to libarchive per read: how precisely the compressed bytes
+   behind a member are known, so the ratio of a member is judged against
+   its compressed bytes plus this (no member below max-ratio times this
+   size is a bomb by ratio alone). */
+#define MG_ARCHIVE_BLOCK (64u << 10)
+/* Bytes of a member name kept for messages and layer paths. */
+#define MG_ARCHIVE_NAME_MAX 1024u
+/* New libarchive sessions after a 7z member that cannot be decoded, to
+   reach the members after it (each passes over the entries seen). */
+#define MG_ARCHIVE_RESTARTS 8u
 
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */

@@ -254,6 +254,16 @@ mg_report_set_format(struct mg_report *r, const char *format)
 }
 
 void
+mg_report_replace_format(struct mg_report *r, const char *format)
+{
+    char *f = mg_strdup(format);
+    if (f == NULL)
+        return; /* keeps the less precise name */
+    mg_free(r->format);
+    r->format = f;
+}
+
+void
 mg_report_set_sizes(struct mg_report *r,
                     uint64_t file_size,
                     uint64_t bytes_read)

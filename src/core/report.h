@@ -14,6 +14,7 @@ enum mg_status mg_report_add(struct mg_report *r,
                              const struct mg_finding_in *f);
 void mg_report_set_incomplete(struct mg_report *r);
 void mg_report_set_format(struct mg_report *r, const char *format);
+void mg_report_replace_format(struct mg_report *r, const char *format);
 void mg_report_set_sizes(struct mg_report *r,
                          uint64_t file_size,
                          uint64_t bytes_read);

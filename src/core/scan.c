@@ -13,6 +13,7 @@
 #include "core/report.h"
 #include "formats/format.h"
 #include "formats/pickle/pickle.h"
+#include "formats/zip/zip.h"
 
 /* "a!b!c" from the layer stack, into buf. */
 static const char *
@@ -87,6 +88,20 @@ mg_ctx_incomplete(struct mg_ctx *ctx,
     return mg_report_add(ctx->rep, layer_path(ctx, buf, sizeof(buf)), &f);
 }
 
+enum mg_status
+mg_ctx_charge(struct mg_ctx *ctx, uint64_t n, int64_t offset)
+{
+    if (n > ctx->lim->max_total_bytes - ctx->total_bytes ||
+        ctx->total_bytes > ctx->lim->max_total_bytes) {
+        ctx->total_bytes = ctx->lim->max_total_bytes;
+        enum mg_status st =
+            mg_ctx_incomplete(ctx, "max-total-bytes", offset, NULL);
+        return st != MG_OK ? st : MG_E_LIMIT;
+    }
+    ctx->total_bytes += n;
+    return MG_OK;
+}
+
 void
 mg_ctx_set_format(struct mg_ctx *ctx, const char *format)
 {
@@ -94,16 +109,74 @@ mg_ctx_set_format(struct mg_ctx *ctx, const char *format)
         mg_report_set_format(ctx->rep, format);
 }
 
+void
+mg_ctx_refine_format(struct mg_ctx *ctx, const char *format)
+{
+    if (ctx->depth == 0)
+        mg_report_replace_format(ctx->rep, format);
+}
+
+enum mg_status
+mg_ctx_push(struct mg_ctx *ctx, const char *name)
+{
+    if (ctx->depth + 1 > ctx->lim->max_depth ||
+        ctx->depth + 1 >= MG_MAX_LAYERS) {
+        enum mg_status st = mg_ctx_incomplete(ctx, "max-depth", -1, name);
+        return st != MG_OK ? st : MG_E_LIMIT;
+    }
+    ctx->layers[++ctx->depth] = name;
+    return MG_OK;
+}
+
+void
+mg_ctx_pop(struct mg_ctx *ctx)
+{
+    ctx->depth--;
+}
+
 enum mg_status
 mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
+{
+    return mg_scan_input_with(ctx, in, name, NULL);
+}
+
+static enum mg_status scan_input(struct mg_ctx *ctx,
+                                 struct mg_input *in,
+                                 const char *name,
+                                 enum mg_hint hint,
+                                 mg_member_scan_fn scan);
+
+enum mg_status
+mg_scan_input_hint(struct mg_ctx *ctx,
+                   struct mg_input *in,
+                   const char *name,
+                   enum mg_hint hint)
+{
+    return scan_input(ctx, in, name, hint, NULL);
+}
+
+enum mg_status
+mg_scan_input_with(struct mg_ctx *ctx,
+                   struct mg_input *in,
+                   const char *name,
+                   mg_member_scan_fn scan)
+{
+    return scan_input(ctx, in, name, MG_HINT_NONE, scan);
+}
+
+static enum mg_status
+scan_input(struct mg_ctx *ctx,
+           struct mg_input *in,
+           const char *name,
+           enum mg_hint hint,
+           mg_member_scan_fn scan)
 {
     enum mg_status st = MG_OK;
     int pushed = 0;
     if (name != NULL) {
-        if (ctx->depth + 1 > ctx->lim->max_depth ||
-            ctx->depth + 1 >= MG_MAX_LAYERS)
-            return mg_ctx_incomplete(ctx, "max-depth", -1, name);
-        ctx->layers[++ctx->depth] = name;
+        st = mg_ctx_push(ctx, name);
+        if (st != MG_OK)
+            return st == MG_E_LIMIT ? MG_OK : st;
         pushed = 1;
     }
     if (mg_ctx_expired(ctx)) {
@@ -115,14 +188,25 @@ mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
         st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
         goto out;
     }
+    if (scan != NULL) {
+        st = scan(ctx, in);
+        goto out;
+    }
     const struct mg_format *fmt =
         mg_format_detect(in->head, in->head_len, in->size);
     if (fmt != NULL) {
         mg_ctx_set_format(ctx, fmt->name);
         st = fmt->scan(ctx, in);
+    } else if (hint == MG_HINT_TENSOR_DATA) {
+        mg_ctx_set_format(ctx, "tensor-data");
     } else {
         st = mg_pickle_scan_fallback(ctx, in);
     }
+    /* A ZIP appended to something else is what zipfile-based loaders
+       (numpy, Keras) open, while torch.load reads the front. */
+    if (st == MG_OK && ctx->depth == 0 &&
+        (fmt == NULL || strcmp(fmt->name, "zip") != 0))
+        st = mg_zip_scan_appended(ctx, in);
 out:
     if (pushed)
         ctx->depth--;

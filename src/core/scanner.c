@@ -60,6 +60,7 @@ mg_options_init(struct mg_options *opt)
     l->max_member_bytes = MG_DEFAULT_MAX_MEMBER_BYTES;
     l->max_total_bytes = MG_DEFAULT_MAX_TOTAL_BYTES;
     l->max_ratio = MG_DEFAULT_MAX_RATIO;
+    l->max_spool_bytes = MG_DEFAULT_MAX_SPOOL_BYTES;
     l->max_header_bytes = MG_DEFAULT_MAX_HEADER_BYTES;
     l->max_json_depth = MG_DEFAULT_MAX_JSON_DEPTH;
     l->max_seconds = MG_DEFAULT_MAX_SECONDS;
@@ -248,12 +249,12 @@ mg_extract_member(struct mg_scanner *s,
     if (st != MG_OK)
         return mg_set_error(s, st, "%s: %s", path, err);
     if (member != NULL) {
-        /* Containers are recognised by content; no container format is
-           built in yet, so no file has members. */
+        /* Extraction of members (ZIP, 7z, tar...) is not wired to the
+           container formats yet: only plain files are read here. */
         mg_input_file_close(&f);
         return mg_set_error(s, MG_E_UNSUPPORTED,
-                            "%s: not a container this version can open, so "
-                            "it has no member '%s'",
+                            "%s: cannot read member '%s': this version "
+                            "extracts no member from containers yet",
                             path, member);
     }
     if (f.size > s->opt.limits.max_member_bytes ||

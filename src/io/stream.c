@@ -115,6 +115,24 @@ mg_stream_skip(struct mg_stream *s, uint64_t n, uint64_t *skipped)
         s->pos += have;
         if (s->pull == NULL || s->eof)
             break;
+        if (s->skip != NULL && n - done > s->cap) {
+            /* Past the window: let the source seek instead of reading. */
+            uint64_t k = 0;
+            enum mg_status st = s->skip(s->impl, n - done, &k);
+            if (st != MG_OK) {
+                s->err = st;
+                s->eof = 1;
+                break;
+            }
+            s->base += s->len + k;
+            s->len = s->pos = 0;
+            done += k;
+            if (done < n) {
+                s->eof = 1;
+                break;
+            }
+            continue;
+        }
         enum mg_status st = stream_fill(s, 1);
         if (st != MG_OK)
             break;

@@ -32,6 +32,9 @@ struct mg_stream {
     size_t cap;         /* window capacity */
     size_t max_cap;     /* the window never grows beyond this */
     mg_pull_fn pull;
+    /* Optional: skip n bytes of the source without reading them (random-
+       access sources); *done = bytes skipped, fewer at end of source. */
+    enum mg_status (*skip)(void *impl, uint64_t n, uint64_t *done);
     void *impl;
     int eof;
     enum mg_status err; /* sticky source error */

@@ -5,9 +5,10 @@
  *  1. names the machine made up (<dynamic>, <unknown>...) are suspicious at
  *     least; names holding bytes Python cannot import are unknown;
  *  2. the user's exact entries win;
- *  3. dangerous or suspicious: m or a parent package in the module table,
- *     (m, a prefix of q) in the name table, or a component of m (after the
- *     first) or of q in the component table; the worst match wins;
+ *  3. dangerous or suspicious: m or a parent package in the module table
+ *     (unless (m, q) is exactly allowlisted), (m, a prefix of q) in the
+ *     name table, or a component of q in the component table; the worst
+ *     match wins;
  *  4. the user's module-wide entries (they cannot make 3 safe);
  *  5. safe: (m, q) exactly in the name table's allowlist;
  *  6. unknown.
@@ -208,9 +209,13 @@ mg_policy_class(const struct mg_policy *p,
         }
     }
 
-    /* 3. Dangerous and suspicious. */
+    /* 3. Dangerous and suspicious. An exact allowlist entry inside a
+       dangerous module (torch.jit._pickle's list builders) is an
+       exception to the module-wide entry, never to the others. */
     struct mg_class bad = {MG_SEV_INFO, CAT_UNKNOWN, 0};
-    for (size_t k = 0; k <= ml; k++) {
+    const struct mg_pol_name *exact = find_name(m, ml, q, ql);
+    int allowlisted = exact != NULL && exact->sev == MG_SEV_INFO;
+    for (size_t k = 0; k <= ml && !allowlisted; k++) {
         if (k == ml || m[k] == '.') {
             const struct mg_pol_mod *e =
                 find_mod(mg_pol_modules, mg_pol_nmodules, m, k);
@@ -225,7 +230,9 @@ mg_policy_class(const struct mg_policy *p,
                 worse(&bad, e->sev, e->cat);
         }
     }
-    check_components(&bad, m, ml, 1);
+    /* Components of the qualified name only: a.b.os is a submodule of
+       a.b, not the os module, while a.b + os.system reaches os through
+       attributes. */
     check_components(&bad, q, ql, 0);
     if (bad.sev >= MG_SEV_SUSPICIOUS)
         return bad;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/limits.h"
@@ -192,6 +193,27 @@ obj_add(struct run *r, struct mg_obj *o, const struct mg_val *v)
     return RC_OK;
 }
 
+/* Make room for n more kept items in one allocation (a container's size
+   is known when its items are already on the stack). */
+static enum rc
+obj_reserve(struct run *r, struct mg_obj *o, size_t n)
+{
+    size_t want = (size_t)o->nkept + n;
+    if (want > r->vm->keep_items)
+        want = r->vm->keep_items;
+    if (want <= o->cap || r->vm->arena.total > r->vm->arena.cap / 2)
+        return RC_OK;
+    struct mg_val *ni = mg_arena_alloc(&r->vm->arena, want * sizeof(*ni));
+    if (ni == NULL)
+        return fail(r, r->vm->arena.capped ? MG_E_LIMIT : MG_E_NOMEM,
+                    "max-values");
+    if (o->nkept)
+        memcpy(ni, o->items, o->nkept * sizeof(*ni));
+    o->items = ni;
+    o->cap = (uint32_t)want;
+    return RC_OK;
+}
+
 static struct mg_glob *
 new_glob(struct run *r,
          const struct mg_str *module,
@@ -223,23 +245,39 @@ val_obj(void *o)
 /* stack, marks, memo */
 
 static enum rc
-push(struct run *r, struct mg_val v)
+push_slow(struct run *r, struct mg_val v)
 {
     struct mg_pvm *vm = r->vm;
+    if (vm->sp + vm->nmarks >= vm->lim->max_stack)
+        return fail(r, MG_E_LIMIT, "max-stack");
     if (vm->sp == vm->scap) {
-        if (vm->sp + vm->nmarks >= vm->lim->max_stack)
-            return fail(r, MG_E_LIMIT, "max-stack");
         size_t ncap = vm->scap ? vm->scap * 2 : 256;
         struct mg_val *ns = mg_reallocarray(vm->stack, ncap, sizeof(*ns));
         if (ns == NULL)
             return fail(r, MG_E_NOMEM, NULL);
         vm->stack = ns;
         vm->scap = ncap;
-    } else if (vm->sp + vm->nmarks >= vm->lim->max_stack) {
-        return fail(r, MG_E_LIMIT, "max-stack");
     }
     vm->stack[vm->sp++] = v;
     return RC_OK;
+}
+
+/* Room for one more value without growing or reaching max-stack? */
+static inline int
+push_room(const struct mg_pvm *vm)
+{
+    return vm->sp < vm->scap && vm->sp + vm->nmarks < vm->lim->max_stack;
+}
+
+static inline enum rc
+push(struct run *r, struct mg_val v)
+{
+    struct mg_pvm *vm = r->vm;
+    if (push_room(vm)) {
+        vm->stack[vm->sp++] = v;
+        return RC_OK;
+    }
+    return push_slow(r, v);
 }
 
 static inline size_t
@@ -312,6 +350,8 @@ pop_into(struct run *r, size_t from, enum mg_ok kind, struct mg_val *out)
     struct mg_obj *o = new_obj(r, kind, sizeof(struct mg_obj));
     if (o == NULL)
         return RC_ERR;
+    if (obj_reserve(r, o, vm->sp - from) != RC_OK)
+        return RC_ERR;
     for (size_t i = from; i < vm->sp; i++)
         if (obj_add(r, o, &vm->stack[i]) != RC_OK)
             return RC_ERR;
@@ -323,9 +363,13 @@ pop_into(struct run *r, size_t from, enum mg_ok kind, struct mg_val *out)
 static inline uint64_t
 memo_hash(uint64_t k)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
+    /* splitmix64's finaliser: every input bit reaches the low bits that
+       index the table (keys chosen to collide would otherwise cluster). */
+    k ^= k >> 30;
+    k *= 0xbf58476d1ce4e5b9ULL;
+    k ^= k >> 27;
+    k *= 0x94d049bb133111ebULL;
+    k ^= k >> 31;
     return k;
 }
 
@@ -444,14 +488,9 @@ memo_get(struct run *r, uint64_t key)
 /* ------------------------------------------------------------------ */
 /* reading arguments */
 
-/* Make n bytes available and point *p at them; breaks on truncation. */
 static enum rc
-need(struct run *r, size_t n, const uint8_t **p)
+need_slow(struct run *r, size_t n, const uint8_t **p)
 {
-    if (mg_stream_have(r->s, n)) {
-        *p = mg_stream_ptr(r->s);
-        return RC_OK;
-    }
     enum mg_status st = mg_stream_need(r->s, n, p, NULL);
     if (st == MG_OK)
         return RC_OK;
@@ -460,6 +499,17 @@ need(struct run *r, size_t n, const uint8_t **p)
     if (st == MG_E_LIMIT)
         return fail(r, MG_E_LIMIT, "max-string");
     return fail(r, st, NULL);
+}
+
+/* Make n bytes available and point *p at them; breaks on truncation. */
+static inline enum rc
+need(struct run *r, size_t n, const uint8_t **p)
+{
+    if (mg_stream_have(r->s, n)) {
+        *p = mg_stream_ptr(r->s);
+        return RC_OK;
+    }
+    return need_slow(r, n, p);
 }
 
 /* One text line: *p, *len exclude the '\n'; advances past it. */
@@ -583,8 +633,11 @@ read_payload(struct run *r,
         return fail(r, MG_E_LIMIT, "max-string");
     uint64_t src = mg_stream_tell(r->s);
     const uint8_t *p;
-    size_t first =
-        n < MG_INDICATOR_SCAN_BYTES ? (size_t)n : MG_INDICATOR_SCAN_BYTES;
+    /* Text is searched for indicators over its first MiB; bytes (tensor
+       data in-band) over their first 64 KiB. */
+    size_t scan = kind == VK_BYTES ? MG_INDICATOR_SCAN_BYTES / 16
+                                   : MG_INDICATOR_SCAN_BYTES;
+    size_t first = n < scan ? (size_t)n : scan;
     /* Stream-backed input: at most one window at a time. */
     enum rc rc = need(r, first, &p);
     if (rc != RC_OK)
@@ -1925,7 +1978,7 @@ add_override(struct run *r,
 static enum rc
 op_build(struct run *r)
 {
-    struct mg_val state, *inst;
+    struct mg_val state, *inst = NULL;
     enum rc rc = pop(r, &state);
     if (rc == RC_OK)
         rc = top(r, &inst);
@@ -2033,6 +2086,8 @@ add_items(struct run *r, size_t from, int kind)
         break;
     }
     /* Items past what the container keeps are only counted. */
+    if (obj_reserve(r, o, vm->sp - from) != RC_OK)
+        return RC_ERR;
     size_t i = from;
     for (; i < vm->sp && !(o->flags & OBJ_TRUNC); i++)
         if (obj_add(r, o, &vm->stack[i]) != RC_OK)
@@ -2137,7 +2192,7 @@ op_newobj(struct run *r, int ex)
 static enum rc
 op_reduce(struct run *r)
 {
-    struct mg_val args, *callee, res;
+    struct mg_val args, *callee = NULL, res;
     enum rc rc = pop(r, &args);
     if (rc == RC_OK)
         rc = top(r, &callee);
@@ -2178,8 +2233,8 @@ static enum rc
 op_inst(struct run *r)
 {
     size_t pos = 0;
-    const uint8_t *m, *n;
-    size_t ml, nl;
+    const uint8_t *m = NULL, *n = NULL;
+    size_t ml = 0, nl = 0;
     enum rc rc = marker(r, &pos);
     if (rc == RC_OK)
         rc = read_name_pair(r, &m, &ml, &n, &nl);
@@ -2304,7 +2359,7 @@ step(struct run *r)
         break;
     }
     case OP_DUP: {
-        struct mg_val *t;
+        struct mg_val *t = NULL;
         rc = top(r, &t);
         if (rc == RC_OK)
             rc = push(r, *t);
@@ -2503,8 +2558,8 @@ step(struct run *r)
         rc = op_build(r);
         break;
     case OP_GLOBAL: {
-        const uint8_t *m, *n;
-        size_t ml, nl;
+        const uint8_t *m = NULL, *n = NULL;
+        size_t ml = 0, nl = 0;
         rc = read_name_pair(r, &m, &ml, &n, &nl);
         if (rc == RC_OK)
             rc = make_global(r, (const char *)m, ml, (const char *)n, nl,
@@ -2591,7 +2646,7 @@ step(struct run *r)
             rc = brk(r, "negative PUT argument");
             break;
         }
-        struct mg_val *t;
+        struct mg_val *t = NULL;
         rc = top(r, &t);
         if (rc == RC_OK)
             rc = memo_put(r, (uint64_t)key, t);
@@ -2612,7 +2667,7 @@ step(struct run *r)
         if (op == OP_BINGET || op == OP_LONG_BINGET) {
             rc = memo_get(r, key);
         } else {
-            struct mg_val *t;
+            struct mg_val *t = NULL;
             rc = top(r, &t);
             if (rc == RC_OK)
                 rc = memo_put(r, key, t);
@@ -2620,7 +2675,7 @@ step(struct run *r)
         break;
     }
     case OP_MEMOIZE: {
-        struct mg_val *t;
+        struct mg_val *t = NULL;
         rc = top(r, &t);
         if (rc == RC_OK)
             rc = memo_put(r, vm->memo_len, t);
@@ -2728,7 +2783,7 @@ step(struct run *r)
         break;
     }
     case OP_READONLY_BUFFER: {
-        struct mg_val *t;
+        struct mg_val *t = NULL;
         rc = top(r, &t);
         break;
     }
@@ -2739,6 +2794,15 @@ step(struct run *r)
     return rc;
 }
 
+static int
+past_deadline(uint64_t deadline_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >
+           deadline_ns;
+}
+
 enum mg_status
 mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
 {
@@ -2746,6 +2810,7 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
     memset(&r, 0, sizeof(r));
     r.vm = vm;
     r.s = s;
+    vm->s = s;
     r.err = MG_OK;
 
     /* Fresh machine for each stream (overrides persist). */
@@ -2797,7 +2862,69 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
             rc = fail(&r, MG_E_LIMIT, "max-opcodes");
             break;
         }
+        if ((nops & 0xffff) == 0 && vm->deadline_ns != 0 &&
+            past_deadline(vm->deadline_ns)) {
+            rc = fail(&r, MG_E_LIMIT, "max-seconds");
+            break;
+        }
         r.op = *mg_stream_ptr(s);
+        /* Fast path for the scalar opcodes that dominate large pickles:
+           no allocation, no event, arguments already buffered. */
+        if (!vm->want_opcodes && mg_stream_have(s, 9) && push_room(vm)) {
+            const uint8_t *q = mg_stream_ptr(s);
+            struct mg_val fv;
+            size_t adv = 0;
+            switch (r.op) {
+            case OP_BINFLOAT: {
+                uint64_t bits = mg_be64(q + 1);
+                fv.kind = VK_FLOAT;
+                memcpy(&fv.u.f, &bits, sizeof(fv.u.f));
+                adv = 9;
+                break;
+            }
+            case OP_BININT:
+                fv.kind = VK_INT;
+                fv.u.i = (int32_t)mg_le32(q + 1);
+                adv = 5;
+                break;
+            case OP_BININT1:
+                fv.kind = VK_INT;
+                fv.u.i = q[1];
+                adv = 2;
+                break;
+            case OP_BININT2:
+                fv.kind = VK_INT;
+                fv.u.i = mg_le16(q + 1);
+                adv = 3;
+                break;
+            case OP_NONE:
+                fv = v_none;
+                adv = 1;
+                break;
+            case OP_NEWTRUE:
+            case OP_NEWFALSE:
+                fv.kind = VK_BOOL;
+                fv.u.i = r.op == OP_NEWTRUE;
+                adv = 1;
+                break;
+            case OP_BINGET:
+                if (q[1] < vm->dense_cap && vm->dense[q[1]].kind != VK_EMPTY) {
+                    fv = vm->dense[q[1]];
+                    adv = 2;
+                }
+                break;
+            default:
+                break;
+            }
+            if (adv != 0) {
+                vm->stack[vm->sp++] = fv;
+                mg_stream_advance(s, adv);
+                if (vm->frame_end != 0 && mg_stream_tell(s) >= vm->frame_end &&
+                    (rc = check_frame(&r)) != RC_OK)
+                    break;
+                continue;
+            }
+        }
         if (vm->want_opcodes && mg_opcodes[r.op].name == NULL) {
             rc = brk(&r, "invalid load key, '\\x%02x'.", r.op);
             break;
@@ -2821,7 +2948,8 @@ mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res)
         } else {
             rc = step(&r);
         }
-        if (rc == RC_OK && vm->frame_end != 0)
+        if (rc == RC_OK && vm->frame_end != 0 &&
+            mg_stream_tell(s) >= vm->frame_end)
             rc = check_frame(&r);
         if (rc != RC_OK)
             break;
@@ -2882,6 +3010,12 @@ mg_pvm_fini(struct mg_pvm *vm)
         o = n;
     }
     memset(vm, 0, sizeof(*vm));
+}
+
+void
+mg_pvm_end_frame(struct mg_pvm *vm)
+{
+    vm->frame_end = 0;
 }
 
 const char *

@@ -92,8 +92,9 @@ struct mg_pvm {
     const struct mg_limits *lim;
     mg_pvm_cb cb;
     void *user;
-    int want_opcodes;    /* emit PEV_OPCODE (disasm) */
-    unsigned keep_items; /* items kept per container */
+    int want_opcodes;     /* emit PEV_OPCODE (disasm) */
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0: none (max-seconds) */
+    unsigned keep_items;  /* items kept per container */
 
     struct mg_arena arena;
     struct mg_val *stack;
@@ -109,7 +110,8 @@ struct mg_pvm {
     struct mg_override *overrides;
     uint64_t nvalues;
 
-    struct mg_stream *s;
+    struct mg_stream *s; /* the stream being run (callbacks may consume
+                            data that is not pickle, as joblib does) */
     int proto;
     int saw_proto;
     uint64_t frame_end; /* 0: not in a frame */
@@ -137,6 +139,10 @@ void mg_pvm_fini(struct mg_pvm *vm);
  */
 enum mg_status
 mg_pvm_run(struct mg_pvm *vm, struct mg_stream *s, struct mg_pvm_result *res);
+
+/* For callbacks that consume non-pickle data from vm->s (joblib arrays):
+   the current frame, if any, ends here. */
+void mg_pvm_end_frame(struct mg_pvm *vm);
 
 /* For callbacks: render a value with the machine's limits. */
 const char *mg_pvm_render(struct mg_pvm *vm, const struct mg_val *v);

@@ -13,6 +13,8 @@
 #include "core/alloc.h"
 #include "core/limits.h"
 #include "formats/format.h"
+#include "formats/numpy/numpy.h"
+#include "io/ckd.h"
 #include "pickle/indicators.h"
 #include "pickle/opcodes.h"
 #include "pickle/policy.h"
@@ -110,6 +112,25 @@ via_text(uint8_t via)
     }
 }
 
+/* A dotted Python identifier (ASCII letters, digits, '_', '.'), as module
+   names that can be imported are. Non-ASCII identifiers exist but do not
+   occur in text that was never a pickle. */
+static int
+plausible_module(const struct mg_str *m)
+{
+    if (!mg_str_exact(m) || m->len == 0)
+        return 0;
+    if (m->data[0] == '<')
+        return 1; /* made up by the machine: always counts */
+    for (uint32_t i = 0; i < m->len; i++) {
+        unsigned char c = (unsigned char)m->data[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c >= 0x80))
+            return 0;
+    }
+    return 1;
+}
+
 static struct mg_class
 classify(struct pscan *ps, const struct mg_glob *g)
 {
@@ -201,6 +222,136 @@ nested_pickles(struct pscan *ps, const struct mg_call *c, uint64_t off)
     return MG_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* joblib: arrays written into the pickle stream */
+
+static const struct mg_val *
+dict_get(const struct mg_val *d, const char *key)
+{
+    const struct mg_obj *o = d->kind == VK_OBJ ? d->u.o : NULL;
+    if (o == NULL || (o->kind != OK_DICT && o->kind != OK_CALL))
+        return NULL;
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i + 1 < o->nkept; i += 2) {
+        const struct mg_val *k = &o->items[i];
+        if (k->kind == VK_STR && mg_str_exact(k->u.s) && k->u.s->len == kl &&
+            memcmp(k->u.s->data, key, kl) == 0)
+            return &o->items[i + 1];
+    }
+    return NULL;
+}
+
+static int
+glob_named(const struct mg_val *v, const char *mod, const char *name)
+{
+    const struct mg_obj *o = v->kind == VK_OBJ ? v->u.o : NULL;
+    if (o == NULL || o->kind != OK_GLOBAL)
+        return 0;
+    const struct mg_glob *g = (const struct mg_glob *)o;
+    return strcmp(g->module->data, mod) == 0 &&
+           strcmp(g->name->data, name) == 0;
+}
+
+/* numpy.dtype(descr, ...) [+ BUILD state]: element size and whether any
+   part of it holds objects. */
+static uint64_t
+dtype_size(const struct mg_val *dt, int *object, unsigned depth)
+{
+    const struct mg_obj *o = dt->kind == VK_OBJ ? dt->u.o : NULL;
+    if (o == NULL || o->kind != OK_CALL || depth == 0)
+        return 0;
+    const struct mg_call *c = (const struct mg_call *)o;
+    if (!glob_named(&c->callee, "numpy", "dtype"))
+        return 0;
+    const struct mg_obj *a = mg_val_obj(&c->args, OK_TUPLE);
+    if (a == NULL || a->nkept < 1 || a->items[0].kind != VK_STR)
+        return 0;
+    uint64_t sz =
+        mg_numpy_type_size(a->items[0].u.s->data, a->items[0].u.s->len, object);
+    /* Structured types: a field of object type makes the array hold
+       objects; the fields live in the BUILD state. */
+    if (c->has_state) {
+        const struct mg_obj *t = mg_val_obj(&c->state, OK_TUPLE);
+        for (uint32_t i = 0; t != NULL && i < t->nkept; i++) {
+            const struct mg_obj *f = mg_val_obj(&t->items[i], OK_DICT);
+            for (uint32_t j = 1; f != NULL && j < f->nkept; j += 2) {
+                const struct mg_obj *ft = mg_val_obj(&f->items[j], OK_TUPLE);
+                if (ft != NULL && ft->nkept > 0)
+                    (void)dtype_size(&ft->items[0], object, depth - 1);
+            }
+        }
+    }
+    return sz;
+}
+
+/*
+ * joblib's NumpyUnpickler: after BUILD of a NumpyArrayWrapper, the array
+ * data follows in the stream (a padding byte and padding when the wrapper
+ * has numpy_array_alignment_bytes), or, for object arrays, a whole pickle.
+ * Consume it as joblib would, so that the opcodes after it are read from
+ * the right place.
+ */
+static enum mg_status
+joblib_array(struct pscan *ps, struct mg_pvm *vm, const struct mg_pevent *ev)
+{
+    struct mg_ctx *ctx = ps->ctx;
+    const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
+    const struct mg_val *shape = dict_get(&c->state, "shape");
+    const struct mg_val *dtype = dict_get(&c->state, "dtype");
+    const struct mg_val *align =
+        dict_get(&c->state, "numpy_array_alignment_bytes");
+    int object = 0;
+    uint64_t itemsize = dtype ? dtype_size(dtype, &object, 4) : 0;
+    const struct mg_obj *sh = shape ? mg_val_obj(shape, OK_TUPLE) : NULL;
+    uint64_t count = 1;
+    int bad = itemsize == 0 || sh == NULL || (sh->flags & OBJ_TRUNC);
+    for (uint32_t i = 0; !bad && i < sh->nkept; i++) {
+        const struct mg_val *d = &sh->items[i];
+        if (d->kind != VK_INT || d->u.i < 0 ||
+            ckd_mul_u64(&count, count, (uint64_t)d->u.i))
+            bad = 1;
+    }
+    /* joblib flushes the current frame before writing array data: what
+       follows is outside any frame. */
+    mg_pvm_end_frame(vm);
+    if (object) {
+        /* A pickle of the array, inside this pickle's stream. */
+        struct mg_pickle_opts o = {.single = 1};
+        struct mg_pickle_summary sum;
+        return mg_pickle_scan_stream(ctx, vm->s, &o, &sum);
+    }
+    if (bad)
+        return add(ps, MG_SEV_SUSPICIOUS, "joblib-layout", ev->offset, NULL,
+                   NULL, NULL,
+                   "a joblib array wrapper whose shape or dtype cannot be "
+                   "read: its data cannot be told from the pickle");
+    const uint8_t *p;
+    enum mg_status st;
+    if (align != NULL && align->kind == VK_INT) {
+        st = mg_stream_need(vm->s, 1, &p, NULL);
+        if (st != MG_OK)
+            return st == MG_E_NOMEM ? st : MG_OK; /* the machine reports
+                                                     the truncation */
+        uint8_t pad = p[0];
+        mg_stream_advance(vm->s, 1);
+        st = mg_stream_skip(vm->s, pad, NULL);
+        if (st != MG_OK)
+            return st == MG_E_NOMEM ? st : MG_OK;
+    }
+    uint64_t bytes, done = 0;
+    if (ckd_mul_u64(&bytes, count, itemsize))
+        st = MG_E_LIMIT;
+    else
+        st = mg_stream_skip(vm->s, bytes, &done);
+    if (st == MG_E_NOMEM)
+        return st;
+    if (st != MG_OK)
+        return add(ps, MG_SEV_SUSPICIOUS, "joblib-layout", ev->offset, NULL,
+                   NULL, NULL,
+                   "a joblib array declares more data than the file holds");
+    return MG_OK;
+}
+
 static enum mg_status
 on_call(struct pscan *ps, struct mg_pvm *vm, const struct mg_pevent *ev)
 {
@@ -249,6 +400,12 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
     case PEV_OPCODE:
         break;
     case PEV_GLOBAL: {
+        /* In bytes that may not be a pickle at all (text, junk after a
+           break), an import of a name no module can have does not make
+           the stream count. */
+        if (ps->tentative && !ps->relevant &&
+            !plausible_module(ev->glob->module))
+            break;
         st = make_relevant(ps);
         if (st != MG_OK)
             break;
@@ -276,6 +433,13 @@ on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
         if (st != MG_OK)
             break;
         const struct mg_val *t = ev->target;
+        if (ev->glob != NULL && strcmp(ev->method, "__setstate__") == 0 &&
+            t->kind == VK_OBJ && t->u.o->kind == OK_CALL &&
+            strcmp(ev->glob->module->data, "joblib.numpy_pickle") == 0 &&
+            strcmp(ev->glob->name->data, "NumpyArrayWrapper") == 0) {
+            st = joblib_array(ps, vm, ev);
+            break;
+        }
         if (ev->glob != NULL) {
             struct mg_class cl = classify(ps, ev->glob);
             if (cl.safe)
@@ -402,6 +566,7 @@ mg_pickle_scan_stream(struct mg_ctx *ctx,
         o = &defaults;
     memset(sum, 0, sizeof(*sum));
     sum->last_proto = -1;
+    sum->complete = 1;
     struct pscan *ps = mg_calloc(1, sizeof(*ps));
     if (ps == NULL)
         return MG_E_NOMEM;
@@ -414,6 +579,9 @@ mg_pickle_scan_stream(struct mg_ctx *ctx,
     }
     struct mg_pvm vm;
     mg_pvm_init(&vm, ctx->lim, on_event, ps);
+    if (o->keep_items > vm.keep_items)
+        vm.keep_items = o->keep_items;
+    vm.deadline_ns = ctx->deadline_ns;
     enum mg_status st = MG_OK;
     unsigned idx = 0;
     int after_stop = 0;
@@ -437,6 +605,8 @@ mg_pickle_scan_stream(struct mg_ctx *ctx,
         struct mg_pvm_result res;
         st = mg_pvm_run(&vm, s, &res);
         sum->end_off = res.end_off;
+        if (st != MG_OK)
+            sum->complete = 0;
         if (st == MG_E_LIMIT) {
             st = make_relevant(ps);
             if (st == MG_OK)

@@ -24,6 +24,9 @@ struct mg_pickle_opts {
     /* Called for every event after the scan layer has seen it. */
     mg_pvm_cb on_event;
     void *user;
+    /* Items kept per container (0: MG_KEEP_ITEMS), for callers that need
+       whole lists (a legacy PyTorch storage-key list). */
+    unsigned keep_items;
 };
 
 struct mg_pickle_summary {
@@ -33,6 +36,7 @@ struct mg_pickle_summary {
     int empty;        /* no byte at all */
     uint64_t end_off; /* where the last stream ended */
     int last_proto;
+    int complete; /* no limit or source error cut the scan */
 };
 
 enum mg_status mg_pickle_scan_stream(struct mg_ctx *ctx,

@@ -120,6 +120,42 @@ test_find_across_refills(void **state)
     free(b);
 }
 
+static enum mg_status
+skip_src(void *impl, uint64_t n, uint64_t *done)
+{
+    struct src *s = impl;
+    size_t left = s->len - s->pos;
+    *done = n < left ? n : left;
+    s->pos += (size_t)*done;
+    return MG_OK;
+}
+
+static void
+test_skip_seeks_past_the_window(void **state)
+{
+    (void)state;
+    size_t n = 8 * MG_STREAM_WINDOW;
+    uint8_t *b = pattern(n);
+    struct src src = {b, n, 0, n, 0, 0};
+    struct mg_stream s;
+    mg_stream_init_pull(&s, pull, &src, 0, MG_STREAM_WINDOW);
+    s.skip = skip_src;
+    const uint8_t *p;
+    assert_int_equal(mg_stream_need(&s, 10, &p, NULL), MG_OK);
+    int pulls = src.pulls;
+    assert_int_equal(mg_stream_skip(&s, 6 * MG_STREAM_WINDOW, NULL), MG_OK);
+    assert_int_equal(src.pulls, pulls); /* skipped, not read */
+    assert_int_equal(mg_stream_tell(&s), 6 * MG_STREAM_WINDOW);
+    assert_int_equal(mg_stream_need(&s, 4, &p, NULL), MG_OK);
+    assert_memory_equal(p, b + 6 * MG_STREAM_WINDOW, 4);
+    uint64_t k = 0;
+    assert_int_equal(mg_stream_skip(&s, 3 * MG_STREAM_WINDOW, &k),
+                     MG_E_TRUNCATED);
+    assert_int_equal(k, 2 * MG_STREAM_WINDOW);
+    mg_stream_fini(&s);
+    free(b);
+}
+
 static void
 test_source_error_is_sticky(void **state)
 {
@@ -143,6 +179,7 @@ main(void)
         cmocka_unit_test(test_need_past_end_is_truncated),
         cmocka_unit_test(test_window_cap_is_a_limit),
         cmocka_unit_test(test_find_across_refills),
+        cmocka_unit_test(test_skip_seeks_past_the_window),
         cmocka_unit_test(test_source_error_is_sticky),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

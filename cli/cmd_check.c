@@ -211,7 +211,7 @@ cmd_check(int argc, char **argv)
         goto out;
     }
     struct out o;
-    out_init(&o, "text", stdout, verbose, 0, 0);
+    out_init(&o, OUT_TEXT, stdout, verbose, 0, 0);
     size_t refused = 0;
     for (size_t i = 0; i < nfiles; i++) {
         const struct mg_sig_file *f = mg_sig_result_file(sig, i);

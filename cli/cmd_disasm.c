@@ -1,7 +1,7 @@
 /*
- * cmd_disasm.c - modelgate disasm FILE: the opcodes of every pickle stream
- * in FILE, like pickletools.dis, but it never gives up silently: the line
- * where a stream breaks says why.
+ * cmd_disasm.c - modelgate disasm FILE[!MEMBER]: the opcodes of every pickle
+ * stream in FILE, like pickletools.dis, but it never gives up silently: the
+ * line where a stream breaks says why.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -48,29 +48,22 @@ cmd_disasm(int argc, char **argv)
         goto out;
     if (help || pos.n != 1) {
         FILE *f = help ? stdout : stderr;
-        fprintf(f, "usage: modelgate disasm [OPTIONS] FILE\n\noptions:\n");
+        fprintf(f, "usage: modelgate disasm [OPTIONS] FILE[!MEMBER]\n\n"
+                   "options:\n");
         opt_help(f, table, 2);
         rc = help ? EXIT_CLEAN : EXIT_ERROR;
         goto out;
     }
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    char err[200];
-    if (read_all(pos.v[0], max_bytes, &buf, &len, err, sizeof(err)) != 0) {
-        fprintf(stderr, "modelgate disasm: %s: %s\n", pos.v[0], err);
-        rc = EXIT_ERROR;
-        goto out;
-    }
     struct mg_scanner *s = NULL;
-    if (mg_scanner_new(NULL, &s) != MG_OK) {
-        free(buf);
-        rc = EXIT_ERROR;
-        goto out;
+    void *buf = NULL;
+    size_t len = 0;
+    rc = open_target(max_bytes, pos.v[0], "disasm", &s, &buf, &len);
+    if (rc == EXIT_CLEAN) {
+        enum mg_status st = mg_disasm_buffer(s, buf, len, print_line, NULL);
+        rc = st == MG_OK ? EXIT_CLEAN : EXIT_ERROR;
+        free_target(pos.v[0], buf);
     }
-    enum mg_status st = mg_disasm_buffer(s, buf, len, print_line, NULL);
-    rc = st == MG_OK ? EXIT_CLEAN : EXIT_ERROR;
     mg_scanner_free(s);
-    free(buf);
 out:
     opt_list_free(&pos);
     return rc;

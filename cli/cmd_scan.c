@@ -1,28 +1,40 @@
 /*
- * cmd_scan.c - modelgate scan: expand the paths, scan the files on -j
- * threads (one scanner each, one shared immutable policy), and print the
- * reports in command-line order as they complete.
+ * cmd_scan.c - modelgate scan: expand the paths (and the folders of
+ * --python-env and --hf-cache), scan the files on -j threads (one scanner
+ * each, one shared immutable policy, an optional results cache), and print
+ * the reports in command-line order as they complete, with a progress line
+ * on stderr when it is a terminal.
  */
+#include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cli.h"
 #include "opt.h"
 #include "out.h"
+#include "roots.h"
 #include "walk.h"
+
+#define PROGRESS_NS 100000000 /* redraw the progress line every 0.1 s */
 
 struct scan_args {
     const char *format;
     const char *fail_on;
     const char *policy_file;
     struct opt_list allow;
+    const char *python_env; /* NULL, "" (python3) or an interpreter */
+    const char *hf_cache;   /* NULL, "" (default folders) or a folder */
+    const char *cache_file;
     uint64_t jobs;
     int verbose;
     int no_color;
     int no_summary;
+    int no_progress;
     int help;
     struct mg_options opt;
 };
@@ -35,10 +47,14 @@ struct job {
     size_t next;   /* next file to take */
     size_t done_n; /* reports ready, for ordered printing */
     unsigned char *done;
+    unsigned char *cached; /* answered by the cache */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const struct mg_options *opt;
+    struct cache *cache;
     int oom;
+    /* progress, under mu */
+    uint64_t p_files, p_bytes, p_findings;
 };
 
 static int
@@ -87,15 +103,34 @@ worker(void *arg)
         if (i == SIZE_MAX)
             break;
         struct mg_report *r = NULL;
-        enum mg_status st = scan_one(s, j->files->v[i].path, j->opt, &r);
+        const char *path = j->files->v[i].path;
+        struct cache_key key;
+        int hit = 0;
+        enum mg_status st = MG_OK;
+        if (j->cache != NULL && strcmp(path, "-") != 0)
+            hit = cache_lookup(j->cache, path, &key, &r);
+        if (!hit) {
+            st = scan_one(s, path, j->opt, &r);
+            if (st == MG_OK && r != NULL && j->cache != NULL &&
+                strcmp(path, "-") != 0)
+                cache_store(j->cache, path, &key, r);
+        }
         char *err = NULL;
         if (st != MG_OK)
             err = strdup(mg_scanner_errmsg(s));
+        uint64_t nf = 0;
+        for (size_t k = 0; r != NULL && k < mg_report_count(r); k++)
+            if (mg_report_get(r, k)->severity >= MG_SEV_UNKNOWN)
+                nf++;
         pthread_mutex_lock(&j->mu);
         j->reports[i] = r;
         j->status[i] = st;
         j->errors[i] = err;
+        j->cached[i] = (unsigned char)hit;
         j->done[i] = 1;
+        j->p_files++;
+        j->p_bytes += r != NULL ? mg_report_bytes_read(r) : 0;
+        j->p_findings += nf;
         pthread_cond_broadcast(&j->cv);
         pthread_mutex_unlock(&j->mu);
     }
@@ -103,14 +138,50 @@ worker(void *arg)
     return NULL;
 }
 
-static const char *
-pick_format(const char *name)
+static uint64_t
+now_ns(void)
 {
-    static const char *const known[] = {"text", "json"};
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (strcmp(name, known[i]) == 0)
-            return known[i];
-    return NULL;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The progress line: files, bytes and findings so far. Caller holds mu. */
+static void
+progress_draw(const struct job *j, size_t total, uint64_t t0)
+{
+    double mb = (double)j->p_bytes / 1e6;
+    double sec = (double)(now_ns() - t0) / 1e9;
+    fprintf(stderr,
+            "\r\033[Kmodelgate: %" PRIu64 "/%zu files, %.1f MB, %" PRIu64
+            " finding%s, %.1f s",
+            j->p_files, total, mb, j->p_findings, j->p_findings == 1 ? "" : "s",
+            sec);
+    fflush(stderr);
+}
+
+static void
+progress_clear(void)
+{
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+/* Add the folders of --python-env and --hf-cache to the paths. */
+static int
+env_roots(const struct scan_args *a, struct strlist *extra)
+{
+    if (a->python_env != NULL) {
+        int rc = python_env_roots(a->python_env, extra, a->verbose);
+        if (rc != 0)
+            return rc;
+    }
+    if (a->hf_cache != NULL) {
+        int rc = hf_cache_roots(a->hf_cache, extra, a->verbose);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 int
@@ -125,8 +196,8 @@ cmd_scan(int argc, char **argv)
     a.jobs = ncpu > 0 ? (uint64_t)ncpu : 1;
     struct mg_limits *l = &a.opt.limits;
     const struct opt table[] = {
-        {"format", 'f', OPT_STRING, "FMT", "output: text (default) or json",
-         &a.format, NULL},
+        {"format", 'f', OPT_STRING, "FMT",
+         "output: text (default), json, jsonl or sarif", &a.format, NULL},
         {"fail-on", 0, OPT_STRING, "LEVEL",
          "exit 1 when a file reaches LEVEL: unknown, suspicious (default), "
          "dangerous",
@@ -144,6 +215,20 @@ cmd_scan(int argc, char **argv)
          &a.no_color, NULL},
         {"no-summary", 0, OPT_FLAG, NULL, "no summary line in text output",
          &a.no_summary, NULL},
+        {"no-progress", 0, OPT_FLAG, NULL,
+         "no progress line on stderr (shown only on a terminal)",
+         &a.no_progress, NULL},
+        {"python-env", 0, OPT_OPTIONAL, "PYTHON",
+         "also scan the import path of PYTHON (default python3): "
+         "site-packages, .pth folders, eggs",
+         &a.python_env, NULL},
+        {"hf-cache", 0, OPT_OPTIONAL, "DIR",
+         "also scan the Hugging Face cache (DIR, or $HF_HOME/hub...) and "
+         "the torch hub cache",
+         &a.hf_cache, NULL},
+        {"cache", 0, OPT_STRING, "FILE",
+         "results cache (SQLite): unchanged files are not scanned again",
+         &a.cache_file, NULL},
         {"max-opcodes", 0, OPT_CUSTOM, "N", "pickle opcodes per stream",
          &l->max_opcodes, set_limit_u64},
         {"max-stack", 0, OPT_CUSTOM, "N", "pickle stack depth", &l->max_stack,
@@ -189,6 +274,9 @@ cmd_scan(int argc, char **argv)
     int rc = opt_parse(table, ntable, argc, argv, &paths, "scan");
     struct mg_policy *policy = NULL;
     struct walk_list files = {0};
+    struct strlist extra = {0};
+    struct opt_list roots = {0};
+    struct cache *cache = NULL;
     struct job j;
     memset(&j, 0, sizeof(j));
     pthread_t *threads = NULL;
@@ -198,23 +286,39 @@ cmd_scan(int argc, char **argv)
     if (a.help) {
         printf("usage: modelgate scan [OPTIONS] PATH...\n\n"
                "Scan files, folders (recursively) and '-' (standard input).\n"
+               "--python-env and --hf-cache add folders (then PATH is "
+               "optional).\n"
                "Exit status: 0 nothing found, 1 a file reached --fail-on, "
                "2 a file could not be\nscanned completely (or bad usage).\n\n"
                "options:\n");
         opt_help(stdout, table, ntable);
         goto out;
     }
-    const char *fmt = pick_format(a.format);
+    enum out_kind kind = OUT_TEXT;
+    int bad_fmt = out_parse_format(a.format, &kind) != 0;
     int fail_on = parse_level(a.fail_on);
-    if (fmt == NULL || fail_on < 0 || a.jobs == 0 || a.jobs > 1024) {
+    if (bad_fmt || fail_on < 0 || a.jobs == 0 || a.jobs > 1024) {
         fprintf(stderr, "modelgate scan: bad %s\n",
-                fmt == NULL   ? "--format (text, json)"
+                bad_fmt       ? "--format (text, json, jsonl, sarif)"
                 : fail_on < 0 ? "--fail-on (unknown, suspicious, dangerous)"
                               : "--jobs (1 to 1024)");
         rc = EXIT_ERROR;
         goto out;
     }
-    if (paths.n == 0) {
+    rc = env_roots(&a, &extra);
+    if (rc != 0)
+        goto out;
+    for (size_t i = 0; i < paths.n; i++)
+        if (opt_list_add(&roots, paths.v[i]) != 0)
+            rc = EXIT_ERROR;
+    for (size_t i = 0; i < extra.n; i++)
+        if (opt_list_add(&roots, extra.v[i]) != 0)
+            rc = EXIT_ERROR;
+    if (rc != 0) {
+        fprintf(stderr, "modelgate scan: out of memory\n");
+        goto out;
+    }
+    if (roots.n == 0 && a.python_env == NULL && a.hf_cache == NULL) {
         fprintf(stderr, "usage: modelgate scan [OPTIONS] PATH...\n");
         rc = EXIT_ERROR;
         goto out;
@@ -251,15 +355,20 @@ cmd_scan(int argc, char **argv)
         }
         a.opt.policy = policy;
     }
-    a.opt.report_info = a.verbose || strcmp(fmt, "json") == 0;
-    if (walk_paths(paths.v, paths.n, &files) != 0) {
+    a.opt.report_info = a.verbose || kind == OUT_JSON || kind == OUT_JSONL;
+    if (a.cache_file != NULL) {
+        rc = cache_open(a.cache_file, &a.opt, &cache);
+        if (rc != 0)
+            goto out;
+    }
+    if (walk_paths(roots.v, roots.n, &files) != 0) {
         fprintf(stderr, "modelgate scan: out of memory\n");
         rc = EXIT_ERROR;
         goto out;
     }
 
     struct out out;
-    out_init(&out, fmt, stdout, a.verbose,
+    out_init(&out, kind, stdout, a.verbose,
              !a.no_color && isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL,
              !a.no_summary);
     struct timespec t0, t1;
@@ -273,9 +382,12 @@ cmd_scan(int argc, char **argv)
     j.status = calloc(n ? n : 1, sizeof(*j.status));
     j.errors = calloc(n ? n : 1, sizeof(*j.errors));
     j.done = calloc(n ? n : 1, 1);
+    j.cached = calloc(n ? n : 1, 1);
+    j.cache = cache;
     nthreads = a.jobs < n ? (size_t)a.jobs : n;
     threads = calloc(nthreads ? nthreads : 1, sizeof(*threads));
-    if (!j.reports || !j.status || !j.errors || !j.done || !threads) {
+    if (!j.reports || !j.status || !j.errors || !j.done || !j.cached ||
+        !threads) {
         fprintf(stderr, "modelgate scan: out of memory\n");
         rc = EXIT_ERROR;
         goto out;
@@ -296,12 +408,46 @@ cmd_scan(int argc, char **argv)
     struct summary sum;
     memset(&sum, 0, sizeof(sum));
     sum.errors_walk = files.errors;
+    int progress = !a.no_progress && isatty(STDERR_FILENO);
+    uint64_t t0ns = now_ns(), last_draw = 0;
+    int drawn = 0;
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&j.mu);
-        while (!j.done[i] && !j.oom)
-            pthread_cond_wait(&j.cv, &j.mu);
+        if (!j.done[i] && !j.oom) {
+            /* Output streams: what is written reaches the reader before
+               we wait (and a fast scan does not pay a write per file). */
+            pthread_mutex_unlock(&j.mu);
+            fflush(stdout);
+            pthread_mutex_lock(&j.mu);
+        }
+        while (!j.done[i] && !j.oom) {
+            if (!progress) {
+                pthread_cond_wait(&j.cv, &j.mu);
+                continue;
+            }
+            uint64_t t = now_ns();
+            if (t - last_draw >= PROGRESS_NS) {
+                progress_draw(&j, n, t0ns);
+                drawn = 1;
+                last_draw = t;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += PROGRESS_NS;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&j.cv, &j.mu, &until);
+        }
         int ready = j.done[i];
         pthread_mutex_unlock(&j.mu);
+        if (drawn) {
+            fflush(stdout);
+            progress_clear();
+            drawn = 0;
+            last_draw = 0;
+        }
         if (!ready) {
             fprintf(stderr, "modelgate scan: out of memory\n");
             sum.oom = 1;
@@ -316,6 +462,7 @@ cmd_scan(int argc, char **argv)
         }
         out_file(&out, r);
         summary_add(&sum, r, fail_on);
+        sum.cached += j.cached[i];
         mg_report_free(r);
         j.reports[i] = NULL;
     }
@@ -323,6 +470,9 @@ cmd_scan(int argc, char **argv)
         pthread_join(threads[i], NULL);
     pthread_mutex_destroy(&j.mu);
     pthread_cond_destroy(&j.cv);
+    if (cache_close(cache) != 0)
+        sum.oom = 1; /* results not saved: an operational error */
+    cache = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     sum.seconds = (double)(t1.tv_sec - t0.tv_sec) +
                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -338,8 +488,12 @@ out:
     free(j.status);
     free(j.errors);
     free(j.done);
+    free(j.cached);
     free(threads);
+    cache_close(cache);
     walk_free(&files);
+    strlist_free(&extra);
+    opt_list_free(&roots);
     mg_policy_free(policy);
     opt_list_free(&paths);
     opt_list_free(&a.allow);

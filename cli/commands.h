@@ -4,6 +4,7 @@
    a name is typed '-' on the command line (sign_model: sign-model). */
 CMD(scan, "scan model files, archives and folders for code execution")
 CMD(disasm, "list every pickle opcode of a file, with offsets")
+CMD(explain, "what loading a pickle would do, as readable pseudo-Python")
 CMD(sign, "sign a model folder or file (OpenSSF model signing, OMS v1.0)")
 CMD(verify, "verify a model's OMS signature against a key or a keyring")
 CMD(check, "admit a model: trusted signature, then a scan of every file")

@@ -98,6 +98,9 @@ apply(const struct opt *o, const char *arg, const char *cmd)
     case OPT_STRING:
         *(const char **)o->dst = arg;
         return 0;
+    case OPT_OPTIONAL:
+        *(const char **)o->dst = arg != NULL ? arg : "";
+        return 0;
     case OPT_MULTI:
         if (opt_list_add(o->dst, arg) != 0) {
             fprintf(stderr, "modelgate %s: out of memory\n", cmd);
@@ -168,7 +171,8 @@ opt_parse(const struct opt *t,
             }
         } else {
             o = find_short(t, n, a[1]);
-            if (o == NULL || (a[2] != '\0' && o->kind == OPT_FLAG)) {
+            if (o == NULL || (a[2] != '\0' && o->kind == OPT_FLAG) ||
+                o->kind == OPT_OPTIONAL) {
                 fprintf(stderr,
                         "modelgate %s: unknown option '%s' (see "
                         "'modelgate %s --help')\n",
@@ -178,7 +182,7 @@ opt_parse(const struct opt *t,
             if (a[2] != '\0')
                 val = a + 2;
         }
-        if (o->kind != OPT_FLAG && val == NULL) {
+        if (o->kind != OPT_FLAG && o->kind != OPT_OPTIONAL && val == NULL) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "modelgate %s: --%s needs a value\n", cmd,
                         o->name);
@@ -198,7 +202,10 @@ opt_help(FILE *f, const struct opt *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char left[64];
-        if (t[i].shortname)
+        if (t[i].kind == OPT_OPTIONAL)
+            snprintf(left, sizeof(left), "    --%s[=%s]", t[i].name,
+                     t[i].argname);
+        else if (t[i].shortname)
             snprintf(left, sizeof(left), "-%c, --%s%s%s", t[i].shortname,
                      t[i].name, t[i].argname ? " " : "",
                      t[i].argname ? t[i].argname : "");

@@ -11,11 +11,13 @@
 #include <stdio.h>
 
 enum opt_kind {
-    OPT_FLAG,   /* no argument: *(int *)dst = 1 */
-    OPT_STRING, /* *(const char **)dst = arg */
-    OPT_MULTI,  /* appended to a struct opt_list */
-    OPT_U64,    /* unsigned, with K/M/G/T suffixes */
-    OPT_CUSTOM  /* fn(arg, dst) */
+    OPT_FLAG,    /* no argument: *(int *)dst = 1 */
+    OPT_STRING,  /* *(const char **)dst = arg */
+    OPT_MULTI,   /* appended to a struct opt_list */
+    OPT_U64,     /* unsigned, with K/M/G/T suffixes */
+    OPT_CUSTOM,  /* fn(arg, dst) */
+    OPT_OPTIONAL /* value only as --name=VALUE: *(const char **)dst =
+                    VALUE, or "" when given as --name */
 };
 
 struct opt_list {

@@ -274,6 +274,20 @@ MG_API const char *mg_sig_result_key_hint(const struct mg_sig_result *r);
 MG_API const char *mg_sig_result_bundle(const struct mg_sig_result *r,
                                         size_t *len);
 
+/*
+ * Hashing (also used by scan --cache): SHA-256 with OpenSSL.
+ */
+
+/** SHA-256 of a buffer. */
+MG_API void mg_sha256_buffer(const void *buf, size_t n, uint8_t out[32]);
+/**
+ * SHA-256 of a whole file, read sequentially. @param[out] size receives
+ * the bytes hashed (may be NULL). MG_E_IO (errno kept) when it cannot be
+ * opened or read, MG_E_NOMEM.
+ */
+MG_API enum mg_status
+mg_sha256_file(const char *path, uint8_t out[32], uint64_t *size);
+
 #ifdef __cplusplus
 }
 #endif

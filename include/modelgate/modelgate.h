@@ -238,6 +238,97 @@ MG_API enum mg_status mg_disasm_buffer(struct mg_scanner *s,
                                        mg_disasm_cb cb,
                                        void *user);
 
+/*
+ * Results caches and tools (modelgate scan --cache, explain).
+ */
+
+/**
+ * A fingerprint of a policy (built-in tables and user entries): two
+ * policies with the same fingerprint classify every import alike. NULL
+ * stands for the built-in policy.
+ */
+MG_API uint64_t mg_policy_fingerprint(const struct mg_policy *p);
+
+/**
+ * Rebuild a report from saved results (a results cache): the findings
+ * (their strings are copied, count included), the outermost format,
+ * whether the scan was complete, the worst severity seen (it can exceed
+ * the findings' when some were dropped by max-findings) and the sizes.
+ * @param[out] out receives a report to free with mg_report_free().
+ */
+MG_API enum mg_status mg_report_restore(const char *path,
+                                        const char *format,
+                                        int complete,
+                                        enum mg_severity max_severity,
+                                        uint64_t file_size,
+                                        uint64_t bytes_read,
+                                        const struct mg_finding *findings,
+                                        size_t n,
+                                        struct mg_report **out);
+
+/**
+ * The bytes of one member of a container file ("FILE!MEMBER"), or of the
+ * file itself when member is NULL, read within the scanner's limits
+ * (max-member-bytes). Members of nested containers are named with '!'
+ * ("outer.zip!inner.tar!data.pkl"), as in findings' layers. This version
+ * reads plain files only: a member gives MG_E_UNSUPPORTED, with the reason
+ * in mg_scanner_errmsg() (container formats are to extend it).
+ * @param[out] buf receives the bytes, to free with mg_buffer_free().
+ */
+MG_API enum mg_status mg_extract_member(struct mg_scanner *s,
+                                        const char *path,
+                                        const char *member,
+                                        void **buf,
+                                        size_t *len);
+/** Free a buffer returned by the library; NULL is a no-op. */
+MG_API void mg_buffer_free(void *buf);
+
+/*
+ * Explanation (modelgate explain): what loading a pickle would do, as
+ * pseudo-Python, one line per step, in the order an unpickler runs them.
+ */
+enum mg_explain_kind {
+    MG_EXPLAIN_STREAM = 0, /**< a pickle stream starts (comment only) */
+    MG_EXPLAIN_IMPORT,     /**< an import: "from os import system" */
+    MG_EXPLAIN_CALL,       /**< a call: "_1 = system('id')" */
+    MG_EXPLAIN_METHOD,     /**< an implicit method call: "_1.append(x)" */
+    MG_EXPLAIN_NOTE,       /**< an anomaly or a fact (comment only) */
+    MG_EXPLAIN_RESULT,     /**< what load() returns: "result = {...}" */
+    MG_EXPLAIN_BREAK,      /**< the stream breaks here (comment only) */
+    MG_EXPLAIN_END         /**< end of the input (comment only) */
+};
+
+struct mg_explain_line {
+    enum mg_explain_kind kind;
+    unsigned stream;           /**< 0-based pickle stream */
+    uint64_t offset;           /**< offset of the opcode responsible */
+    int has_offset;            /**< 0 when offset is meaningless */
+    const char *opcode;        /**< its pickletools name, "" when none */
+    const char *code;          /**< pseudo-Python; "" for comment-only lines;
+                                    may hold newlines (long values) */
+    const char *comment;       /**< explanation, "" when none */
+    enum mg_severity severity; /**< the policy's view of this step */
+};
+typedef int (*mg_explain_cb)(void *user, const struct mg_explain_line *line);
+
+/** Every call and method call, not only those the allowlist does not
+    cover; values are shown as built, not as compact tensors. */
+#define MG_EXPLAIN_FULL 0x1u
+
+/**
+ * Explain every pickle stream of a buffer, calling cb once per line
+ * (strings valid during the call only); a non-zero return stops early.
+ * Returns MG_OK when the whole input was explained (a broken stream is
+ * explained up to its break), MG_E_LIMIT when a limit cut it short (the
+ * last line says which), MG_E_NOMEM.
+ */
+MG_API enum mg_status mg_explain_buffer(struct mg_scanner *s,
+                                        const void *buf,
+                                        size_t len,
+                                        unsigned flags,
+                                        mg_explain_cb cb,
+                                        void *user);
+
 #ifdef __cplusplus
 }
 #endif

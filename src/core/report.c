@@ -329,3 +329,61 @@ mg_report_get(const struct mg_report *r, size_t i)
 {
     return i < r->n ? &r->f[i] : NULL;
 }
+
+enum mg_status
+mg_report_restore(const char *path,
+                  const char *format,
+                  int complete,
+                  enum mg_severity max_severity,
+                  uint64_t file_size,
+                  uint64_t bytes_read,
+                  const struct mg_finding *findings,
+                  size_t n,
+                  struct mg_report **out)
+{
+    if (out == NULL || (findings == NULL && n > 0) ||
+        (unsigned)max_severity > MG_SEV_DANGEROUS)
+        return MG_E_INVALID;
+    *out = NULL;
+    struct mg_report *r = mg_report_new(path, n > 0 ? n : 1);
+    if (r == NULL)
+        return MG_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct mg_finding *x = &findings[i];
+        if ((unsigned)x->severity > MG_SEV_DANGEROUS || x->rule == NULL ||
+            x->message == NULL) {
+            mg_report_free(r);
+            return MG_E_INVALID;
+        }
+        struct mg_finding_in f = {.sev = x->severity,
+                                  .rule = x->rule,
+                                  .message = x->message,
+                                  .offset = x->offset,
+                                  .has_offset = x->has_offset,
+                                  .module = x->module,
+                                  .name = x->name,
+                                  .indicator = x->indicator};
+        size_t before = r->n;
+        if (mg_report_add(r, x->layer, &f) != MG_OK) {
+            mg_report_free(r);
+            return MG_E_NOMEM;
+        }
+        if (r->n > before)
+            r->f[before].count = x->count > 0 ? x->count : 1;
+    }
+    if (max_severity > r->maxsev)
+        r->maxsev = max_severity;
+    if (!complete)
+        r->complete = 0;
+    if (format != NULL) {
+        r->format = mg_strdup(format);
+        if (r->format == NULL) {
+            mg_report_free(r);
+            return MG_E_NOMEM;
+        }
+    }
+    r->file_size = file_size;
+    r->bytes_read = bytes_read;
+    *out = r;
+    return MG_OK;
+}

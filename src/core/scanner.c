@@ -218,3 +218,64 @@ mg_scan_buffer(struct mg_scanner *s,
     *out = r;
     return st;
 }
+
+uint64_t
+mg_policy_fingerprint(const struct mg_policy *p)
+{
+    return mg_policy_hash(p != NULL ? p : mg_policy_builtin());
+}
+
+void
+mg_buffer_free(void *buf)
+{
+    mg_free(buf);
+}
+
+enum mg_status
+mg_extract_member(struct mg_scanner *s,
+                  const char *path,
+                  const char *member,
+                  void **buf,
+                  size_t *len)
+{
+    if (s == NULL || path == NULL || buf == NULL || len == NULL)
+        return MG_E_INVALID;
+    *buf = NULL;
+    *len = 0;
+    struct mg_input in;
+    struct mg_file_input f;
+    char err[200];
+    enum mg_status st = mg_input_file(&in, &f, path, err, sizeof(err));
+    if (st != MG_OK)
+        return mg_set_error(s, st, "%s: %s", path, err);
+    if (member != NULL) {
+        /* Extraction of members (ZIP, 7z, tar...) is not wired to the
+           container formats yet: only plain files are read here. */
+        mg_input_file_close(&f);
+        return mg_set_error(s, MG_E_UNSUPPORTED,
+                            "%s: cannot read member '%s': this version "
+                            "extracts no member from containers yet",
+                            path, member);
+    }
+    if (f.size > s->opt.limits.max_member_bytes ||
+        f.size > (uint64_t)SIZE_MAX - 1) {
+        mg_input_file_close(&f);
+        return mg_set_error(s, MG_E_LIMIT,
+                            "%s: larger than max-member-bytes (%llu)", path,
+                            (unsigned long long)s->opt.limits.max_member_bytes);
+    }
+    uint8_t *b = mg_malloc(f.size > 0 ? (size_t)f.size : 1);
+    if (b == NULL) {
+        mg_input_file_close(&f);
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
+    }
+    st = f.size > 0 ? mg_input_read(&in, 0, b, (size_t)f.size) : MG_OK;
+    mg_input_file_close(&f);
+    if (st != MG_OK) {
+        mg_free(b);
+        return mg_set_error(s, st, "%s: %s", path, mg_strerror(st));
+    }
+    *buf = b;
+    *len = (size_t)f.size;
+    return MG_OK;
+}

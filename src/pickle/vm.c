@@ -1913,7 +1913,11 @@ do_call(struct run *r,
 /* An implicit method call (BUILD, APPEND, SETITEM...) on a non-builtin
    object. */
 static enum rc
-method_event(struct run *r, const struct mg_val *target, const char *method)
+method_event(struct run *r,
+             const struct mg_val *target,
+             const char *method,
+             const struct mg_val *margs,
+             size_t nmargs)
 {
     struct mg_glob *g = origin_glob(target, 32);
     struct mg_pevent ev = {.kind = PEV_METHOD,
@@ -1921,7 +1925,9 @@ method_event(struct run *r, const struct mg_val *target, const char *method)
                            .opcode = r->op,
                            .glob = g,
                            .target = target,
-                           .method = method};
+                           .method = method,
+                           .margs = margs,
+                           .nmargs = nmargs};
     return emit(r, &ev);
 }
 
@@ -2008,14 +2014,14 @@ op_build(struct run *r)
                      mg_pvm_render(r->vm, &state));
         if (rc != RC_OK)
             return rc;
-        return method_event(r, inst, "__setstate__");
+        return method_event(r, inst, "__setstate__", &state, 1);
     }
     if (o->kind == OK_CALL) {
         struct mg_call *c = (struct mg_call *)o;
         c->state = state;
         c->has_state = 1;
     }
-    return method_event(r, inst, "__setstate__");
+    return method_event(r, inst, "__setstate__", &state, 1);
 }
 
 /* APPEND / APPENDS / SETITEM(S) / ADDITEMS: add stack[from..sp) to the
@@ -2074,7 +2080,7 @@ add_items(struct run *r, size_t from, int kind)
     case OK_PERSID:
     case OK_UNKNOWN:
     default:
-        rc = method_event(r, target, method);
+        rc = method_event(r, target, method, &vm->stack[from], vm->sp - from);
         if (rc != RC_OK)
             return rc;
         break;

@@ -44,6 +44,9 @@ struct mg_pevent {
     const struct mg_call *call;  /* PEV_CALL */
     const struct mg_val *target; /* PEV_METHOD: the object */
     const char *method;          /* PEV_METHOD: "__setstate__", ... */
+    const struct mg_val *margs;  /* PEV_METHOD: its arguments (the state,
+                                    the items added) */
+    size_t nmargs;               /* PEV_METHOD: how many */
     const char *rule;            /* PEV_ANOMALY */
     enum mg_severity sev;        /* PEV_ANOMALY */
     const char *msg;             /* PEV_ANOMALY */

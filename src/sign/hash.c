@@ -50,6 +50,38 @@ sig_sha256(const void *buf, size_t n, uint8_t out[32])
         memset(out, 0, 32); /* cannot happen with the default provider */
 }
 
+/* Digest what fd holds from its current position: 0 or an errno. */
+static int
+digest_fd(int fd,
+          EVP_MD_CTX *ctx,
+          const EVP_MD *md,
+          uint8_t *buf,
+          size_t bufsize,
+          uint8_t *out,
+          unsigned int *dlen,
+          uint64_t *total)
+{
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (EVP_DigestInit_ex2(ctx, md, NULL) != 1)
+        return ENOMEM;
+    *total = 0;
+    for (;;) {
+        ssize_t k = read(fd, buf, bufsize);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return errno;
+        if (k == 0)
+            break;
+        if (EVP_DigestUpdate(ctx, buf, (size_t)k) != 1)
+            return ENOMEM;
+        *total += (uint64_t)k;
+    }
+    if (EVP_DigestFinal_ex(ctx, out, dlen) != 1)
+        return ENOMEM;
+    return 0;
+}
+
 static void
 hash_one(struct sig_entry *e,
          EVP_MD_CTX *ctx,
@@ -79,35 +111,12 @@ hash_one(struct sig_entry *e,
         close(fd);
         return;
     }
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    if (EVP_DigestInit_ex2(ctx, md, NULL) != 1) {
-        e->err = ENOMEM;
-        close(fd);
-        return;
-    }
-    uint64_t total = 0;
-    for (;;) {
-        ssize_t k = read(fd, buf, bufsize);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
-            e->err = errno;
-            close(fd);
-            return;
-        }
-        if (k == 0)
-            break;
-        if (EVP_DigestUpdate(ctx, buf, (size_t)k) != 1) {
-            e->err = ENOMEM;
-            close(fd);
-            return;
-        }
-        total += (uint64_t)k;
-    }
-    close(fd);
     unsigned int dlen = 0;
-    if (EVP_DigestFinal_ex(ctx, e->digest, &dlen) != 1) {
-        e->err = ENOMEM;
+    uint64_t total = 0;
+    int err = digest_fd(fd, ctx, md, buf, bufsize, e->digest, &dlen, &total);
+    close(fd);
+    if (err != 0) {
+        e->err = err;
         return;
     }
     e->dlen = dlen;
@@ -215,4 +224,39 @@ sig_hash_entries(struct sig_model *m,
                 !m->v[i].swapped)
                 return MG_E_NOMEM;
     return MG_OK;
+}
+
+void
+mg_sha256_buffer(const void *buf, size_t n, uint8_t out[32])
+{
+    sig_sha256(buf, n, out);
+}
+
+enum mg_status
+mg_sha256_file(const char *path, uint8_t out[32], uint64_t *size)
+{
+    enum {
+        BUFSIZE = 1 << 20
+    };
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return MG_E_IO;
+    uint8_t *buf = mg_malloc(BUFSIZE);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    enum mg_status st = MG_E_NOMEM;
+    if (buf != NULL && ctx != NULL) {
+        unsigned int dlen = 0;
+        uint64_t total = 0;
+        int err =
+            digest_fd(fd, ctx, EVP_sha256(), buf, BUFSIZE, out, &dlen, &total);
+        st = err == 0 ? MG_OK : err == ENOMEM ? MG_E_NOMEM : MG_E_IO;
+        if (size != NULL)
+            *size = total;
+        if (err != 0 && err != ENOMEM)
+            errno = err;
+    }
+    EVP_MD_CTX_free(ctx);
+    mg_free(buf);
+    close(fd);
+    return st;
 }

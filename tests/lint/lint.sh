@@ -7,7 +7,7 @@ src=$1 build=$2 check=$3
 cd "$src" || exit 2
 c_sources() {
     git ls-files '*.c' '*.h' 2>/dev/null | grep -vE \
-        'src/pickle/(policy_tables|opcodes|names)\.c$' || find src cli include \
+        'src/pickle/(policy_tables|opcodes|names)\.c$|cli/rules_table\.h$' || find src cli include \
         tests/unit fuzz -name '*.[ch]'
 }
 case "$check" in
@@ -54,7 +54,8 @@ generated)
     py=/usr/bin/python3
     $py tools/gen_policy_tables.py --check &&
         $py tests/fixtures/gen/make_pickles.py --check &&
-        $py tests/fixtures/gen/make_containers.py --check
+        $py tests/fixtures/gen/make_containers.py --check &&
+        $py tools/gen_rule_help.py --check
     ;;
 man)
     command -v mandoc >/dev/null || { echo "mandoc missing"; exit 1; }

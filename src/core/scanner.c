@@ -194,6 +194,28 @@ mg_scan_file(struct mg_scanner *s, const char *path, struct mg_report **out)
 }
 
 enum mg_status
+mg_scan_opened(struct mg_scanner *s,
+               struct mg_input *in,
+               const char *path,
+               struct mg_report **out)
+{
+    *out = NULL;
+    struct mg_report *r = mg_report_new(path, s->opt.limits.max_findings);
+    if (r == NULL)
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
+    uint64_t before = in->bytes_read ? *in->bytes_read : 0;
+    enum mg_status st = scan_common(s, in, path, r);
+    mg_report_set_sizes(r, in->size,
+                        in->bytes_read ? *in->bytes_read - before : in->size);
+    if (st == MG_E_NOMEM) {
+        mg_report_free(r);
+        return st;
+    }
+    *out = r;
+    return st;
+}
+
+enum mg_status
 mg_scan_buffer(struct mg_scanner *s,
                const void *buf,
                size_t len,

@@ -24,6 +24,7 @@
 #include "core/limits.h"
 #include "formats/format.h"
 #include "formats/pickle/pickle.h"
+#include "formats/torch/torch.h"
 #include "io/ckd.h"
 #include "io/reader.h"
 
@@ -575,16 +576,11 @@ on_pickle_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
     struct zip *z = user;
     if (ev->kind != PEV_METHOD || strcmp(ev->method, "persistent_load") != 0)
         return MG_OK;
-    const struct mg_obj *o = ev->target->u.o;
-    const struct mg_val *pid = &((const struct mg_call *)o)->args;
-    const struct mg_obj *t = mg_val_obj(pid, OK_TUPLE);
-    if (t == NULL || t->nkept < 3)
+    const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
+    struct mg_torch_pid pid;
+    if (!mg_torch_pid_parse(&c->args, &pid))
         return MG_OK;
-    const struct mg_val *kind = &t->items[0], *key = &t->items[2];
-    if (kind->kind != VK_STR || strcmp(kind->u.s->data, "storage") != 0 ||
-        key->kind != VK_STR || !mg_str_exact(key->u.s))
-        return MG_OK;
-    return add_key(z, key->u.s->data, key->u.s->len);
+    return add_key(z, pid.key->data, pid.key->len);
 }
 
 static enum mg_status
@@ -1036,4 +1032,22 @@ mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n)
         st = MG_E_MALFORMED;
     inflateEnd(&zs);
     return st;
+}
+
+enum mg_status
+mg_zip_reader_read_at(
+    struct mg_zip_reader *r, size_t i, uint64_t off, void *buf, size_t n)
+{
+    const struct zent *e = i < r->z.n ? &r->z.e[i] : NULL;
+    if (e == NULL || e->data_off == 0)
+        return MG_E_INVALID;
+    if (e->method != 0)
+        return MG_E_UNSUPPORTED;
+    /* Stored sizes that disagree are a header the scan reports; which
+       one a reader believes is not worth guessing. */
+    if (e->usize != e->csize)
+        return MG_E_MALFORMED;
+    if (off > e->csize || n > e->csize - off)
+        return MG_E_TRUNCATED;
+    return mg_input_read(r->z.in, e->data_off + off, buf, n);
 }

@@ -52,7 +52,6 @@ static const struct {
     {"torch._utils", "_rebuild_parameter", R_PARAM},
     {"torch._utils", "_rebuild_parameter_with_state", R_PARAM_STATE},
     {"torch._tensor", "_rebuild_from_type_v2", R_FROM_TYPE},
-    {"torch._tensor", "Tensor", R_TYPE},
     {"torch", "Tensor", R_TYPE},
     {"torch.nn.parameter", "Parameter", R_TYPE},
     {"collections", "OrderedDict", R_ODICT},
@@ -354,6 +353,14 @@ get_int(const struct mg_val *v, uint64_t *out)
     return 1;
 }
 
+static const char *
+int_problem(const struct mg_val *v)
+{
+    if (v->kind == VK_INT || v->kind == VK_BIGINT)
+        return "a negative or too large integer";
+    return kind_name(v);
+}
+
 /* The items of a dict or of an OrderedDict built by SETITEMS; NULL when v
    is neither. */
 static const struct mg_obj *
@@ -402,8 +409,8 @@ dims_of(struct cv_model *m,
                     MG_CONVERT_MAX_DIMS);
     for (uint32_t i = 0; i < t->nkept; i++)
         if (!get_int(&t->items[i], &out[i]))
-            return stop(m, "a tensor's %s holds %s, not a non-negative int",
-                        what, kind_name(&t->items[i]));
+            return stop(m, "a tensor's %s holds %s", what,
+                        int_problem(&t->items[i]));
     *n = t->nkept;
     return MG_OK;
 }
@@ -434,9 +441,12 @@ storage_of(struct cv_model *m, const struct mg_val *v, size_t *idx)
                     pid.type->name->data);
     if (memchr(pid.key->data, '\0', pid.key->len) != NULL)
         return stop(m, "a storage key holds a NUL byte");
-    if (pid.items[3].kind != VK_STR || !get_int(&pid.items[4], &numel))
-        return stop(m, "persistent id of storage '%s': bad location or size",
-                    pid.key->data);
+    if (pid.items[3].kind != VK_STR)
+        return stop(m, "storage '%s': the location is %s, not a string",
+                    pid.key->data, kind_name(&pid.items[3]));
+    if (!get_int(&pid.items[4], &numel))
+        return stop(m, "storage '%s': the size is %s", pid.key->data,
+                    int_problem(&pid.items[4]));
     if (ckd_mul_u64(&nbytes, numel, cv_dtype((enum cv_dt)dt)->size))
         return stop(m, "storage '%s': %" PRIu64 " elements overflow",
                     pid.key->data, numel);

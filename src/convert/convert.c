@@ -433,6 +433,7 @@ mg_convert_file(const struct mg_convert_options *o,
     if (st != MG_OK)
         goto out;
     cv_model_init(&m, &sc->opt.limits, c, &in);
+    m.fd = f.data == NULL ? f.fd : -1; /* small files are read whole */
     struct cv_sink sink = {.fd = fd};
     st = cv_convert_input(&m, &sink);
     if (st == MG_OK) {

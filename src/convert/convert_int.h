@@ -119,7 +119,8 @@ struct cv_storage {
     enum cv_dt dt;     /* untyped storages: U8 */
     int untyped;       /* torch.UntypedStorage (its bytes have no type) */
     uint64_t nbytes;   /* numel of the persistent id x element size */
-    uint64_t file_off; /* legacy: where the bytes are in the file */
+    uint64_t file_off; /* where the bytes are in the input (direct) */
+    int direct;        /* file_off is valid: legacy, or a stored member */
     int located;       /* legacy: the key list placed it */
     long member;       /* ZIP: member index */
     uint8_t *mem;      /* ZIP deflated member, read whole when needed */
@@ -143,6 +144,7 @@ struct cv_model {
     const struct mg_limits *lim;
     struct mg_conversion *res;
     struct mg_input *in;
+    int fd; /* the input's file, for in-kernel copies; -1: none */
     struct mg_zip_reader *zip; /* NULL: legacy format */
     int pid_items;             /* items of a persistent id: 5 ZIP, 6 legacy */
     int big_endian;            /* the storages hold big-endian elements */

@@ -134,6 +134,7 @@ cv_model_init(struct cv_model *m,
     m->lim = lim;
     m->res = res;
     m->in = in;
+    m->fd = -1;
 }
 
 void

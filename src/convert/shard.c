@@ -210,6 +210,7 @@ convert_shard(struct job *j, struct shard *s)
         st = cv_tmp_open(j->c, j->out_dir, s->out_name, &s->tmp, &fd);
     if (st == MG_OK) {
         cv_model_init(&m, &j->sc->opt.limits, j->c, &in);
+        m.fd = f.data == NULL ? f.fd : -1;
         struct cv_sink sink = {.fd = fd};
         st = cv_convert_input(&m, &sink);
     }

@@ -127,6 +127,8 @@ zip_storages(struct cv_model *m)
                              " bytes, the checkpoint declares %" PRIu64,
                              s->key, have, s->nbytes);
         s->member = idx;
+        s->direct = mg_zip_reader_data_offset(m->zip, (size_t)idx,
+                                              &s->file_off) == MG_OK;
     }
     return MG_OK;
 }
@@ -231,6 +233,7 @@ legacy_keys(struct cv_model *m, const struct mg_val *v, struct mg_stream *s)
                              " elements, the checkpoint declares %" PRIu64,
                              sto->key, count, sto->nbytes / es);
         sto->file_off = off;
+        sto->direct = 1;
         sto->located = 1;
     }
     for (size_t i = 0; i < m->nst; i++)
@@ -303,13 +306,9 @@ cv_storage_read(
 {
     if (off > s->nbytes || n > s->nbytes - off)
         return MG_E_INTERNAL;
-    if (m->zip == NULL)
+    if (s->direct)
         return mg_input_read(m->in, s->file_off + off, buf, n);
     if (s->mem == NULL) {
-        enum mg_status st =
-            mg_zip_reader_read_at(m->zip, (size_t)s->member, off, buf, n);
-        if (st != MG_E_UNSUPPORTED)
-            return st;
         /* A compressed member (torch.save never writes one): inflate it
            whole, once. */
         uint64_t size = mg_zip_reader_size(m->zip, (size_t)s->member);
@@ -322,7 +321,8 @@ cv_storage_read(
         s->mem = mg_malloc(len);
         if (s->mem == NULL)
             return MG_E_NOMEM;
-        st = mg_zip_reader_read(m->zip, (size_t)s->member, s->mem, len);
+        enum mg_status st =
+            mg_zip_reader_read(m->zip, (size_t)s->member, s->mem, len);
         if (st != MG_OK) {
             mg_free(s->mem);
             s->mem = NULL;

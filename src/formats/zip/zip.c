@@ -1035,19 +1035,17 @@ mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n)
 }
 
 enum mg_status
-mg_zip_reader_read_at(
-    struct mg_zip_reader *r, size_t i, uint64_t off, void *buf, size_t n)
+mg_zip_reader_data_offset(const struct mg_zip_reader *r,
+                          size_t i,
+                          uint64_t *off)
 {
     const struct zent *e = i < r->z.n ? &r->z.e[i] : NULL;
     if (e == NULL || e->data_off == 0)
         return MG_E_INVALID;
-    if (e->method != 0)
+    /* Stored sizes that disagree are a header the scan reports; which one
+       a reader believes is not worth guessing. */
+    if (e->method != 0 || e->usize != e->csize)
         return MG_E_UNSUPPORTED;
-    /* Stored sizes that disagree are a header the scan reports; which
-       one a reader believes is not worth guessing. */
-    if (e->usize != e->csize)
-        return MG_E_MALFORMED;
-    if (off > e->csize || n > e->csize - off)
-        return MG_E_TRUNCATED;
-    return mg_input_read(r->z.in, e->data_off + off, buf, n);
+    *off = e->data_off;
+    return MG_OK;
 }

@@ -75,10 +75,10 @@ long mg_zip_reader_find(const struct mg_zip_reader *r, const char *rel);
    are inflated and their CRC checked. */
 enum mg_status
 mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n);
-/* Read n bytes at off of member i without holding it whole: stored
-   members only (MG_E_UNSUPPORTED for others; MG_E_MALFORMED when its
-   stored and declared sizes differ), MG_E_TRUNCATED past its end. */
-enum mg_status mg_zip_reader_read_at(
-    struct mg_zip_reader *r, size_t i, uint64_t off, void *buf, size_t n);
+/* Where the bytes of stored member i start in the input (for copies that
+   bypass the reader); MG_E_UNSUPPORTED for other members. */
+enum mg_status mg_zip_reader_data_offset(const struct mg_zip_reader *r,
+                                         size_t i,
+                                         uint64_t *off);
 
 #endif

@@ -386,8 +386,9 @@ copy_in_kernel(struct wctx *w, const struct cv_tensor *t, int *done_it)
             char e[128];
             if (strerror_r(errno, e, sizeof(e)) != 0)
                 snprintf(e, sizeof(e), "error %d", errno);
-            return cv_refuse(m->res, MG_E_IO, "copying storage '%s': %s",
-                             s->key, e);
+            return cv_refuse(m->res, MG_E_IO,
+                             "copying storage '%s' to the output: %s", s->key,
+                             e);
         }
         if (r == 0)
             return cv_refuse(m->res, MG_E_TRUNCATED,

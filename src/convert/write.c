@@ -274,6 +274,21 @@ cv_plan(struct cv_model *m)
     }
     m->nwritten = nw;
     m->data_bytes = off;
+    /* A view with stride 0 repeats its bytes: a small file could ask for
+       terabytes. Bounded as decompression is. */
+    if (st == MG_OK && off > m->lim->max_total_bytes)
+        st = cv_refuse(
+            m->res, MG_E_LIMIT,
+            "the tensors hold %" PRIu64 " bytes (limit max-total-bytes)", off);
+    for (size_t k = 0; k < nw && st == MG_OK; k++) {
+        const struct cv_tensor *t = p[k];
+        if (!t->contiguous && t->nbytes > MG_CONVERT_RATIO_FLOOR &&
+            t->nbytes / (t->span ? t->span : 1) > m->lim->max_ratio)
+            st = cv_refuse(m->res, MG_E_LIMIT,
+                           "'%s' repeats %" PRIu64 " bytes of its storage "
+                           "into %" PRIu64 " (limit max-ratio)",
+                           t->name, t->span, t->nbytes);
+    }
     for (size_t i = 0; st == MG_OK && i < m->nt; i++)
         if (m->t[i].alias != SIZE_MAX)
             st = cv_note(m->res,

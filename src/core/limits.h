@@ -84,6 +84,10 @@
 /* Bytes of storage a non-contiguous view may span: they are held in
    memory to gather the view's elements. */
 #define MG_CONVERT_MAX_VIEW_BYTES (1u << 30)
+/* Views larger than this may repeat their storage's bytes (stride 0) at
+   most max-ratio times; all tensors together are bounded by
+   max-total-bytes. */
+#define MG_CONVERT_RATIO_FLOOR (1u << 20)
 /* Copy buffer (tensor data passes through it in pieces of this size). */
 #define MG_CONVERT_CHUNK (8u << 20)
 /* Notes kept per conversion (more are counted). */

@@ -248,9 +248,7 @@ legacy_keys(struct cv_model *m, const struct mg_val *v, struct mg_stream *s)
 static enum mg_status
 load_legacy(struct cv_model *m)
 {
-    static const char *const what[] = {"the magic number",
-                                       "the protocol "
-                                       "version",
+    static const char *const what[] = {"the magic number", "the version",
                                        "sys_info", "the object",
                                        "the storage key list"};
     struct mg_input_cursor cur;

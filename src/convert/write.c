@@ -356,7 +356,8 @@ swap_units(uint8_t *p, size_t n, unsigned unit)
 struct wctx {
     struct cv_model *m;
     struct cv_sink *out;
-    uint8_t *buf; /* MG_CONVERT_CHUNK bytes */
+    uint8_t *buf; /* cap bytes: a multiple of every element size */
+    size_t cap;
     size_t fill;
     unsigned swap; /* 0: none */
 };
@@ -429,9 +430,8 @@ copy_contiguous(struct wctx *w, const struct cv_tensor *t)
         return kst;
     for (uint64_t done = 0; done < t->nbytes;) {
         /* The chunk is a multiple of every element size. */
-        size_t k = t->nbytes - done < MG_CONVERT_CHUNK
-                       ? (size_t)(t->nbytes - done)
-                       : MG_CONVERT_CHUNK;
+        size_t k =
+            t->nbytes - done < w->cap ? (size_t)(t->nbytes - done) : w->cap;
         enum mg_status st = read_storage(w->m, s, t->off + done, w->buf, k);
         if (st != MG_OK)
             return st;
@@ -466,7 +466,7 @@ copy_strided(struct wctx *w, const struct cv_tensor *t)
     while (st == MG_OK) {
         uint64_t o = base * es;
         for (uint64_t j = 0; j < size[last] && st == MG_OK; j++) {
-            if (w->fill + es > MG_CONVERT_CHUNK && (st = flush(w)) != MG_OK)
+            if (w->fill + es > w->cap && (st = flush(w)) != MG_OK)
                 break;
             memcpy(w->buf + w->fill, src + o, es);
             w->fill += es;
@@ -500,9 +500,17 @@ cv_write(struct cv_model *m, struct cv_sink *out)
     enum mg_status st = sink_put(m, out, len, sizeof(len));
     if (st == MG_OK)
         st = sink_put(m, out, m->header, m->header_len);
-    struct wctx w = {m, out, NULL, 0, 0};
-    if (st == MG_OK && m->data_bytes > 0) {
-        w.buf = mg_malloc(MG_CONVERT_CHUNK);
+    struct wctx w = {m, out, NULL, 0, 0, 0};
+    /* The buffer: a chunk, or less when every tensor is smaller (16 is a
+       multiple of every element size). */
+    uint64_t most = 0;
+    for (size_t k = 0; k < m->nwritten; k++)
+        if (m->t[m->order[k]].nbytes > most)
+            most = m->t[m->order[k]].nbytes;
+    if (st == MG_OK && most > 0) {
+        w.cap = most < MG_CONVERT_CHUNK ? (size_t)(most + 15) / 16 * 16
+                                        : MG_CONVERT_CHUNK;
+        w.buf = mg_malloc(w.cap);
         if (w.buf == NULL)
             st = MG_E_NOMEM;
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Seeds of the convert fuzz target (fuzz/convert_fuzz.c), byte-exact:
-pickles from opcodes (tests/fixtures/gen/make_pickles.py), ZIPs with fixed
+pickles from opcodes (tests/tools/torch_pickles.py), ZIPs with fixed
 timestamps. The first byte of a seed is the target's mode:
   0 a whole checkpoint, 1 a legacy file after its first three pickles,
   2 data.pkl of a ZIP whose storages 0..3 hold 16, 64, 256, 4096 bytes,
@@ -8,59 +8,15 @@ timestamps. The first byte of a seed is the target's mode:
 
     /usr/bin/python3 fuzz/gen_convert_seeds.py   (writes fuzz/corpus/convert)
 """
-import io
 import os
 import struct
 import sys
-import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "fixtures", "gen"))
-from make_pickles import P  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "tools"))
+from torch_pickles import LEGACY_HEAD, P, hooks, stored_zip, v2, v3  # noqa
 
 OUT = os.path.join(HERE, "corpus", "convert")
-
-
-def pid(p, stype, key, numel, module="torch", legacy=False):
-    p.mark().binunicode("storage").global_(module, stype)
-    p.binunicode(key).binunicode("cpu").binint(numel)
-    if legacy:
-        p.none()
-    return p.tuple_().binpersid()
-
-
-def ints(p, vals):
-    p.mark()
-    for v in vals:
-        p.binint(v)
-    return p.tuple_()
-
-
-def hooks(p):
-    return p.global_("collections", "OrderedDict").empty_tuple().reduce()
-
-
-def v2(p, stype, key, numel, off, size, stride, legacy=False):
-    p.global_("torch._utils", "_rebuild_tensor_v2").mark()
-    pid(p, stype, key, numel, legacy=legacy)
-    p.binint(off)
-    ints(p, size)
-    ints(p, stride)
-    p.newfalse()
-    hooks(p)
-    return p.tuple_().reduce()
-
-
-def v3(p, key, nbytes, off, size, stride, dtype):
-    p.global_("torch._utils", "_rebuild_tensor_v3").mark()
-    pid(p, "UntypedStorage", key, nbytes, module="torch.storage")
-    p.binint(off)
-    ints(p, size)
-    ints(p, stride)
-    p.newfalse()
-    hooks(p)
-    p.global_("torch", dtype)
-    return p.tuple_().reduce()
 
 
 def zip_data_pkl(u16=True):
@@ -94,19 +50,6 @@ def zip_data_pkl(u16=True):
     return p.stop().bytes()
 
 
-def stamped_zip(members):
-    b = io.BytesIO()
-    with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
-        for name, data in members:
-            z.writestr(zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0)), data)
-    return b.getvalue()
-
-
-LEGACY_HEAD = (bytes([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
-                      0x20, 0x6a, 0xa8, 0x50, 0x19, ord(".")]) +
-               b"\x80\x02M\xe9\x03." + b"\x80\x02}.")
-
-
 def legacy_tail():
     """Object, keys, storages of a legacy file."""
     p = P().proto(2).empty_dict().mark()
@@ -132,10 +75,10 @@ def seeds():
                 ("archive/data/3", bytes(4096))]
     pkl = zip_data_pkl()
     be = zip_data_pkl(u16=False)
-    s["m0-zip"] = b"\x00" + stamped_zip(
+    s["m0-zip"] = b"\x00" + stored_zip(
         [("archive/data.pkl", pkl)] + storages +
         [("archive/version", b"3\n")])
-    s["m0-zip-big-endian"] = b"\x00" + stamped_zip(
+    s["m0-zip-big-endian"] = b"\x00" + stored_zip(
         [("archive/data.pkl", be), ("archive/byteorder", b"big")] +
         storages)
     s["m0-legacy"] = b"\x00" + LEGACY_HEAD + legacy_tail()

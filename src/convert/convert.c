@@ -29,8 +29,8 @@ mg_convert_options_init(struct mg_convert_options *o)
 /* ------------------------------------------------------------------ */
 /* the result */
 
-static struct mg_conversion *
-conv_new(void)
+struct mg_conversion *
+cv_conversion_new(void)
 {
     struct mg_conversion *c = mg_calloc(1, sizeof(*c));
     if (c != NULL)
@@ -121,42 +121,31 @@ mg_conversion_output(const struct mg_conversion *c, size_t i)
     return c && i < c->noutputs ? c->outputs[i] : NULL;
 }
 
-static enum mg_status
-push_ptr(void ***v, size_t *n, size_t *cap, void *p)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
-        void **nv = mg_reallocarray(*v, nc, sizeof(*nv));
-        if (nv == NULL)
-            return MG_E_NOMEM;
-        *v = nv;
-        *cap = nc;
-    }
-    (*v)[(*n)++] = p;
-    return MG_OK;
-}
-
 enum mg_status
 cv_add_output(struct mg_conversion *c, const char *path)
 {
-    char *p = mg_strdup(path);
+    char **v =
+        cv_reserve(c->outputs, c->noutputs, &c->capoutputs, sizeof(*v), 4);
+    char *p = v ? mg_strdup(path) : NULL;
     if (p == NULL)
         return MG_E_NOMEM;
-    enum mg_status st =
-        push_ptr((void ***)&c->outputs, &c->noutputs, &c->capoutputs, p);
-    if (st != MG_OK)
-        mg_free(p);
-    return st;
+    c->outputs = v;
+    c->outputs[c->noutputs++] = p;
+    return MG_OK;
 }
 
 enum mg_status
 cv_add_report(struct mg_conversion *c, struct mg_report *r)
 {
-    enum mg_status st =
-        push_ptr((void ***)&c->reports, &c->nreports, &c->capreports, r);
-    if (st != MG_OK)
+    struct mg_report **v =
+        cv_reserve(c->reports, c->nreports, &c->capreports, sizeof(*v), 4);
+    if (v == NULL) {
         mg_report_free(r);
-    return st;
+        return MG_E_NOMEM;
+    }
+    c->reports = v;
+    c->reports[c->nreports++] = r;
+    return MG_OK;
 }
 
 enum mg_status
@@ -322,9 +311,8 @@ cv_tmp_finish(struct mg_conversion *c, int fd, const char *tmp)
     return MG_OK;
 }
 
-/* The folder part of a path (mg_malloc'd; "." when there is none). */
-static char *
-dir_of(const char *path)
+char *
+cv_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (slash == NULL)
@@ -386,6 +374,53 @@ output_path(const char *in_path, const char *out_path)
 }
 
 enum mg_status
+cv_convert_path(struct mg_conversion *c,
+                struct mg_scanner *sc,
+                const char *in_path,
+                const char *dir,
+                const char *base,
+                int force,
+                struct cv_model *m,
+                char **tmp)
+{
+    *tmp = NULL;
+    cv_model_init(m, NULL, c, NULL);
+    struct mg_input in;
+    struct mg_file_input f;
+    char err[200];
+    int fd = -1;
+    enum mg_status st = mg_input_file(&in, &f, in_path, err, sizeof(err));
+    if (st != MG_OK)
+        return cv_refuse(c, st == MG_E_NOMEM ? st : MG_E_IO, "%s: %s", in_path,
+                         err);
+    st = cv_scan_gate(c, sc, &in, in_path, force);
+    if (st == MG_OK)
+        st = cv_tmp_open(c, dir, base, tmp, &fd);
+    if (st == MG_OK) {
+        cv_model_init(m, &sc->opt.limits, c, &in);
+        m->fd = f.data == NULL ? f.fd : -1; /* small files are read whole */
+        struct cv_sink sink = {.fd = fd};
+        st = cv_convert_input(m, &sink);
+    }
+    if (st == MG_OK) {
+        st = cv_tmp_finish(c, fd, *tmp);
+        fd = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (st != MG_OK && *tmp != NULL) {
+        unlink(*tmp);
+        mg_free(*tmp);
+        *tmp = NULL;
+    }
+    /* The model outlives the input: only its names and sizes are used. */
+    m->in = NULL;
+    m->fd = -1;
+    mg_input_file_close(&f);
+    return st;
+}
+
+enum mg_status
 mg_convert_file(const struct mg_convert_options *o,
                 const char *in_path,
                 const char *out_path,
@@ -396,70 +431,39 @@ mg_convert_file(const struct mg_convert_options *o,
     *out = NULL;
     if (o == NULL || in_path == NULL || out_path == NULL)
         return MG_E_INVALID;
-    struct mg_conversion *c = conv_new();
+    struct mg_conversion *c = cv_conversion_new();
     if (c == NULL)
         return MG_E_NOMEM;
     *out = c;
     struct mg_scanner *sc = NULL;
     char *dst = NULL, *dir = NULL, *tmp = NULL;
-    int fd = -1, have_input = 0;
-    struct mg_input in;
-    struct mg_file_input f;
     struct cv_model m;
     cv_model_init(&m, NULL, c, NULL);
     enum mg_status st = mg_scanner_new(&o->scan, &sc);
-    if (st != MG_OK) {
-        st = cv_refuse(c, st, "%s", mg_strerror(st));
-        goto out;
-    }
-    dst = output_path(in_path, out_path);
-    dir = dst ? dir_of(dst) : NULL;
-    if (dir == NULL) {
-        st = cv_refuse(c, MG_E_NOMEM, "out of memory");
-        goto out;
-    }
-    char err[200];
-    st = mg_input_file(&in, &f, in_path, err, sizeof(err));
-    if (st != MG_OK) {
-        st = cv_refuse(c, st == MG_E_NOMEM ? st : MG_E_IO, "%s: %s", in_path,
-                       err);
-        goto out;
-    }
-    have_input = 1;
-    st = cv_scan_gate(c, sc, &in, in_path, o->force);
-    if (st != MG_OK)
-        goto out;
-    st = cv_tmp_open(c, dir, base_of(dst), &tmp, &fd);
-    if (st != MG_OK)
-        goto out;
-    cv_model_init(&m, &sc->opt.limits, c, &in);
-    m.fd = f.data == NULL ? f.fd : -1; /* small files are read whole */
-    struct cv_sink sink = {.fd = fd};
-    st = cv_convert_input(&m, &sink);
     if (st == MG_OK) {
-        st = cv_tmp_finish(c, fd, tmp);
-        fd = -1;
+        dst = output_path(in_path, out_path);
+        dir = dst ? cv_dir_of(dst) : NULL;
+        if (dir == NULL)
+            st = MG_E_NOMEM;
     }
+    if (st == MG_OK)
+        st = cv_convert_path(c, sc, in_path, dir, base_of(dst), o->force, &m,
+                             &tmp);
     if (st == MG_OK && rename(tmp, dst) != 0)
         st = cv_refuse(c, MG_E_IO, "renaming to %s: %s", dst, strerror(errno));
     if (st == MG_OK) {
-        mg_free(tmp);
-        tmp = NULL;
         sync_dir(dir);
         c->tensors = m.nwritten;
         c->aliases = m.naliases;
         c->data_bytes = m.data_bytes;
         st = cv_add_output(c, dst);
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp != NULL)
+    } else if (tmp != NULL) {
         unlink(tmp);
+    }
+    if (st == MG_E_NOMEM)
+        cv_refuse(c, st, "out of memory");
     mg_free(tmp);
     cv_model_fini(&m);
-    if (have_input)
-        mg_input_file_close(&f);
     mg_free(dst);
     mg_free(dir);
     mg_scanner_free(sc);

@@ -52,6 +52,11 @@ cv_refuse(struct mg_conversion *c, enum mg_status st, const char *fmt, ...);
 __attribute__((format(printf, 2, 3))) enum mg_status
 cv_note(struct mg_conversion *c, const char *fmt, ...);
 
+/* Room for element n of an array of *cap elements of size bytes: the
+   array itself, or a new one when it was full (capacity doubled, first
+   when empty); NULL on failure, v then unchanged. */
+void *cv_reserve(void *v, size_t n, size_t *cap, size_t size, size_t first);
+
 /* ------------------------------------------------------------------ */
 /* dtypes: safetensors' names, in the order of its Dtype enum (increasing
    alignment; the reference writer lays tensors out in decreasing order) */
@@ -212,7 +217,26 @@ enum mg_status cv_write(struct cv_model *m, struct cv_sink *out);
    cv_model_fini. */
 enum mg_status cv_convert_input(struct cv_model *m, struct cv_sink *out);
 
+/* Open in_path, scan it (cv_scan_gate), convert it into a new temporary
+   file in dir named for base: on MG_OK *tmp is that complete file (the
+   caller renames or removes it) and m holds the model (names, sizes; its
+   input is closed); free m with cv_model_fini in every case. */
+struct mg_scanner;
+enum mg_status cv_convert_path(struct mg_conversion *c,
+                               struct mg_scanner *sc,
+                               const char *in_path,
+                               const char *dir,
+                               const char *base,
+                               int force,
+                               struct cv_model *m,
+                               char **tmp);
+
+/* A new result, MG_CONVERT_FAILED until finished; NULL on failure. */
+struct mg_conversion *cv_conversion_new(void);
+
 /* Path helpers (convert.c). */
+/* The folder part of a path (mg_malloc'd; "." when there is none). */
+char *cv_dir_of(const char *path);
 /* The Hugging Face converter's name for a converted file: the extension
    becomes ".safetensors", "pytorch_model" becomes "model". mg_malloc'd. */
 char *cv_rename(const char *base);

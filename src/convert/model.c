@@ -49,6 +49,20 @@ cv_dtype_by_name(const char *name)
     return -1;
 }
 
+void *
+cv_reserve(void *v, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t nc = *cap ? *cap * 2 : first;
+    if (nc <= *cap)
+        return NULL;
+    void *nv = mg_reallocarray(v, nc, size);
+    if (nv != NULL)
+        *cap = nc;
+    return nv;
+}
+
 /* ------------------------------------------------------------------ */
 /* map */
 
@@ -185,14 +199,10 @@ cv_note(struct mg_conversion *c, const char *fmt, ...)
         c->notes_dropped++;
         return MG_OK;
     }
-    if (c->nnotes == c->capnotes) {
-        size_t nc = c->capnotes ? c->capnotes * 2 : 8;
-        char **nn = mg_reallocarray(c->notes, nc, sizeof(*nn));
-        if (nn == NULL)
-            return MG_E_NOMEM;
-        c->notes = nn;
-        c->capnotes = nc;
-    }
+    char **nn = cv_reserve(c->notes, c->nnotes, &c->capnotes, sizeof(*nn), 8);
+    if (nn == NULL)
+        return MG_E_NOMEM;
+    c->notes = nn;
     char buf[1024];
     int k = c->prefix ? snprintf(buf, sizeof(buf), "%s: ", c->prefix) : 0;
     size_t off = k > 0 && (size_t)k < sizeof(buf) ? (size_t)k : 0;

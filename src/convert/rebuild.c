@@ -22,6 +22,7 @@
 #include "core/limits.h"
 #include "formats/torch/torch.h"
 #include "io/ckd.h"
+#include "io/utf8.h"
 #include "pickle/opcodes.h"
 
 enum role {
@@ -300,47 +301,28 @@ cv_on_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 static const char *
 kind_name(const struct mg_val *v)
 {
-    switch ((enum mg_vk)v->kind) {
-    case VK_NONE:
-        return "None";
-    case VK_BOOL:
-        return "bool";
-    case VK_INT:
-    case VK_BIGINT:
-        return "int";
-    case VK_FLOAT:
-        return "float";
-    case VK_STR:
-        return "str";
-    case VK_BYTES:
-        return "bytes";
-    case VK_OBJ:
-        switch ((enum mg_ok)v->u.o->kind) {
-        case OK_TUPLE:
-            return "tuple";
-        case OK_LIST:
-            return "list";
-        case OK_DICT:
-            return "dict";
-        case OK_SET:
-            return "set";
-        case OK_FROZENSET:
-            return "frozenset";
-        case OK_GLOBAL:
-            return "class or function";
-        case OK_CALL:
-            return "object";
-        case OK_PERSID:
-            return "storage";
-        case OK_BUFFER:
-            return "buffer";
-        case OK_UNKNOWN:
-        default:
-            return "unknown object";
-        }
-    case VK_EMPTY:
-    default:
+    const char *n = mg_val_type_name(v);
+    if (n != NULL)
+        return n;
+    if (v->kind != VK_OBJ)
         return "?";
+    switch ((enum mg_ok)v->u.o->kind) {
+    case OK_GLOBAL:
+        return "class or function";
+    case OK_PERSID:
+        return "storage";
+    case OK_BUFFER:
+        return "buffer";
+    case OK_CALL:
+        return "object";
+    case OK_TUPLE:
+    case OK_LIST:
+    case OK_DICT:
+    case OK_SET:
+    case OK_FROZENSET:
+    case OK_UNKNOWN:
+    default:
+        return "unknown object";
     }
 }
 
@@ -470,14 +452,11 @@ storage_of(struct cv_model *m, const struct mg_val *v, size_t *idx)
         *idx = i;
         return MG_OK;
     }
-    if (m->nst == m->capst) {
-        size_t nc = m->capst ? m->capst * 2 : 16;
-        struct cv_storage *ns = mg_reallocarray(m->st, nc, sizeof(*ns));
-        if (ns == NULL)
-            return MG_E_NOMEM;
-        m->st = ns;
-        m->capst = nc;
-    }
+    struct cv_storage *ns =
+        cv_reserve(m->st, m->nst, &m->capst, sizeof(*ns), 16);
+    if (ns == NULL)
+        return MG_E_NOMEM;
+    m->st = ns;
     struct cv_storage *s = &m->st[m->nst];
     memset(s, 0, sizeof(*s));
     s->key = mg_strndup(pid.key->data, pid.key->len);
@@ -674,47 +653,6 @@ is_tensor_call(const struct mg_val *v)
            r == R_PARAM || r == R_PARAM_STATE || r == R_FROM_TYPE;
 }
 
-/* Strict UTF-8, no NUL (safetensors names are JSON strings). */
-static int
-utf8_ok(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint8_t c = p[i];
-        size_t k;
-        uint32_t cp;
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            k = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (k > n - i - 1)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + j] & 0x3f);
-        }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 static enum mg_status
 name_push(struct cv_model *m, const char *part, size_t n, size_t *saved)
 {
@@ -768,14 +706,10 @@ add_tensor(struct cv_model *m, const struct mg_call *c)
     if (cv_map_get(&m->tmap, m->name, m->name_len, &dup))
         return stop(m, "two entries of the checkpoint are both named '%s'",
                     m->name);
-    if (m->nt == m->capt) {
-        size_t nc = m->capt ? m->capt * 2 : 64;
-        struct cv_tensor *nt = mg_reallocarray(m->t, nc, sizeof(*nt));
-        if (nt == NULL)
-            return MG_E_NOMEM;
-        m->t = nt;
-        m->capt = nc;
-    }
+    struct cv_tensor *nt = cv_reserve(m->t, m->nt, &m->capt, sizeof(*nt), 64);
+    if (nt == NULL)
+        return MG_E_NOMEM;
+    m->t = nt;
     struct cv_tensor *t = &m->t[m->nt];
     memset(t, 0, sizeof(*t));
     t->alias = SIZE_MAX;
@@ -843,7 +777,8 @@ key_part(
 {
     if (k->kind == VK_STR && mg_str_exact(k->u.s) &&
         !(k->u.s->flags & STR_SURROGATE) &&
-        utf8_ok((const uint8_t *)k->u.s->data, k->u.s->len)) {
+        memchr(k->u.s->data, '\0', k->u.s->len) == NULL &&
+        mg_utf8_valid(k->u.s->data, k->u.s->len)) {
         *p = k->u.s->data;
         *n = k->u.s->len;
         return 1;

@@ -126,14 +126,10 @@ list_shards(struct job *j)
             return cv_refuse(j->c, MG_E_LIMIT,
                              "the index names more than %u shards",
                              MG_CONVERT_MAX_SHARDS);
-        if (j->nsh == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            struct shard *ns = mg_reallocarray(j->sh, nc, sizeof(*ns));
-            if (ns == NULL)
-                return MG_E_NOMEM;
-            j->sh = ns;
-            cap = nc;
-        }
+        struct shard *ns = cv_reserve(j->sh, j->nsh, &cap, sizeof(*ns), 8);
+        if (ns == NULL)
+            return MG_E_NOMEM;
+        j->sh = ns;
         struct shard *s = &j->sh[j->nsh];
         memset(s, 0, sizeof(*s));
         j->nsh++;
@@ -194,30 +190,9 @@ convert_shard(struct job *j, struct shard *s)
     if (path == NULL)
         return MG_E_NOMEM;
     j->c->prefix = s->name;
-    struct mg_input in;
-    struct mg_file_input f;
     struct cv_model m;
-    cv_model_init(&m, NULL, j->c, NULL);
-    int fd = -1;
-    char err[200];
-    enum mg_status st = mg_input_file(&in, &f, path, err, sizeof(err));
-    if (st != MG_OK) {
-        st = cv_refuse(j->c, st == MG_E_NOMEM ? st : MG_E_IO, "%s", err);
-        goto out_noinput;
-    }
-    st = cv_scan_gate(j->c, j->sc, &in, path, j->force);
-    if (st == MG_OK)
-        st = cv_tmp_open(j->c, j->out_dir, s->out_name, &s->tmp, &fd);
-    if (st == MG_OK) {
-        cv_model_init(&m, &j->sc->opt.limits, j->c, &in);
-        m.fd = f.data == NULL ? f.fd : -1;
-        struct cv_sink sink = {.fd = fd};
-        st = cv_convert_input(&m, &sink);
-    }
-    if (st == MG_OK) {
-        st = cv_tmp_finish(j->c, fd, s->tmp);
-        fd = -1;
-    }
+    enum mg_status st = cv_convert_path(j->c, j->sc, path, j->out_dir,
+                                        s->out_name, j->force, &m, &s->tmp);
     if (st == MG_OK)
         st = check_names(j, s, &m);
     if (st == MG_OK) {
@@ -226,11 +201,7 @@ convert_shard(struct job *j, struct shard *s)
         j->c->aliases += m.naliases;
         j->c->data_bytes += m.data_bytes;
     }
-    if (fd >= 0)
-        close(fd);
     cv_model_fini(&m);
-    mg_input_file_close(&f);
-out_noinput:
     mg_free(path);
     j->c->prefix = NULL;
     return st;
@@ -356,18 +327,13 @@ mg_convert_sharded(const struct mg_convert_options *o,
         return MG_E_INVALID;
     struct job j;
     memset(&j, 0, sizeof(j));
-    j.c = mg_calloc(1, sizeof(*j.c));
+    j.c = cv_conversion_new();
     if (j.c == NULL)
         return MG_E_NOMEM;
-    j.c->result = MG_CONVERT_FAILED;
     *out = j.c;
     j.force = o->force;
     j.out_dir = out_dir;
-    const char *slash = strrchr(index_path, '/');
-    j.in_dir = slash == NULL ? mg_strdup(".")
-               : slash == index_path
-                   ? mg_strdup("/")
-                   : mg_strndup(index_path, (size_t)(slash - index_path));
+    j.in_dir = cv_dir_of(index_path);
     enum mg_status st = j.in_dir ? mg_scanner_new(&o->scan, &j.sc) : MG_E_NOMEM;
     if (st == MG_OK)
         st = read_index(&j, index_path);

@@ -2,14 +2,6 @@
 #define MG_CORE_SCANNER_H
 #ifndef MG_BUILDING
 #error "private header"
-/* Scan an input the caller opened (modelgate convert scans and then reads
-   the same open file). As mg_scan_file, without opening anything. */
-struct mg_input;
-enum mg_status mg_scan_opened(struct mg_scanner *s,
-                              struct mg_input *in,
-                              const char *path,
-                              struct mg_report **out);
-
 #endif
 
 #include "modelgate/modelgate.h"

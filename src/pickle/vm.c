@@ -1285,49 +1285,6 @@ origin_glob(const struct mg_val *v, unsigned depth)
     return NULL;
 }
 
-static const char *
-builtin_type_name(const struct mg_val *v)
-{
-    switch ((enum mg_vk)v->kind) {
-    case VK_NONE:
-        return "NoneType";
-    case VK_BOOL:
-        return "bool";
-    case VK_INT:
-    case VK_BIGINT:
-        return "int";
-    case VK_FLOAT:
-        return "float";
-    case VK_STR:
-        return "str";
-    case VK_BYTES:
-        return (v->u.s->flags & STR_BYTEARRAY) ? "bytearray" : "bytes";
-    case VK_OBJ:
-        switch ((enum mg_ok)v->u.o->kind) {
-        case OK_TUPLE:
-            return "tuple";
-        case OK_LIST:
-            return "list";
-        case OK_DICT:
-            return "dict";
-        case OK_SET:
-            return "set";
-        case OK_FROZENSET:
-            return "frozenset";
-        case OK_GLOBAL:
-        case OK_CALL:
-        case OK_PERSID:
-        case OK_BUFFER:
-        case OK_UNKNOWN:
-        default:
-            return NULL;
-        }
-    case VK_EMPTY:
-    default:
-        return NULL;
-    }
-}
-
 /* Is v certainly not a str at runtime? */
 static int
 certainly_not_str(const struct mg_val *v)
@@ -1336,7 +1293,7 @@ certainly_not_str(const struct mg_val *v)
         return 0;
     if (v->kind != VK_OBJ)
         return 1;
-    return builtin_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
+    return mg_val_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
 }
 
 static int
@@ -1346,7 +1303,7 @@ certainly_not_tuple(const struct mg_val *v)
         return 1;
     if (v->u.o->kind == OK_TUPLE)
         return 0;
-    return builtin_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
+    return mg_val_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
 }
 
 static int
@@ -1354,7 +1311,7 @@ certainly_not_callable(const struct mg_val *v)
 {
     if (v->kind != VK_OBJ)
         return 1;
-    return builtin_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
+    return mg_val_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
 }
 
 static enum rc
@@ -1390,7 +1347,7 @@ get_attr(struct run *r,
         return derive_glob(r, g->module, g->name->data, g->name->len,
                            attr->data, attr->len, VIA_INSTANCE, out);
     }
-    const char *tn = builtin_type_name(obj);
+    const char *tn = mg_val_type_name(obj);
     if (tn != NULL) {
         struct mg_str *b = lit_str(r, "builtins");
         if (b == NULL)
@@ -1776,7 +1733,7 @@ do_call(struct run *r,
     if (depth == 0)
         return fail(r, MG_E_LIMIT, "max-value-depth");
     if (certainly_not_callable(callee)) {
-        const char *tn = builtin_type_name(callee);
+        const char *tn = mg_val_type_name(callee);
         return brk(r, "'%s' object is not callable", tn ? tn : "?");
     }
     struct mg_call *c =
@@ -1950,10 +1907,10 @@ op_build(struct run *r)
         rc = top(r, &inst);
     if (rc != RC_OK)
         return rc;
-    if (inst->kind != VK_OBJ || builtin_type_name(inst) != NULL) {
+    if (inst->kind != VK_OBJ || mg_val_type_name(inst) != NULL) {
         if (state.kind == VK_NONE)
             return RC_OK;
-        const char *tn = builtin_type_name(inst);
+        const char *tn = mg_val_type_name(inst);
         return brk(r, "'%s' object has no attribute '__dict__'", tn ? tn : "?");
     }
     struct mg_obj *o = inst->u.o;
@@ -2016,7 +1973,7 @@ add_items(struct run *r, size_t from, int kind)
         return RC_OK;
     }
     if (target->kind != VK_OBJ) {
-        const char *tn = builtin_type_name(target);
+        const char *tn = mg_val_type_name(target);
         rc = brk(r, "'%s' object has no attribute '%s'", tn ? tn : "?", method);
         return rc;
     }
@@ -2038,8 +1995,8 @@ add_items(struct run *r, size_t from, int kind)
     case OK_FROZENSET:
     case OK_BUFFER:
         return brk(r, "'%s' object has no attribute '%s'",
-                   builtin_type_name(target) ? builtin_type_name(target)
-                                             : "object",
+                   mg_val_type_name(target) ? mg_val_type_name(target)
+                                            : "object",
                    method);
     case OK_GLOBAL:
     case OK_CALL:

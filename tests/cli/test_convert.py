@@ -23,8 +23,9 @@ import torch
 
 from conftest import FIXTURES, SRC, run
 
-sys.path.insert(0, os.path.join(SRC, "tests", "fixtures", "gen"))
-from make_pickles import P  # noqa: E402
+sys.path.insert(0, os.path.join(SRC, "tests", "tools"))
+from torch_pickles import (P, checkpoint, hooks, ints, pid,  # noqa: E402
+                           v3)
 
 # safetensors dtypes in the order of its Dtype enum, with element sizes
 ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ",
@@ -301,53 +302,9 @@ def test_existing_output_is_replaced(tmp_path):
 # checkpoints written by hand: what torch 2.x writes, byte order
 
 def zip_checkpoint(path, data_pkl, storages, extra=()):
-    """A PyTorch ZIP checkpoint: archive/data.pkl first, then the
-    storages, stored (as torch.save writes them)."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", data_pkl)
-        for name, data in extra:
-            z.writestr(f"archive/{name}", data)
-        for key, data in storages.items():
-            z.writestr(f"archive/data/{key}", data)
-        z.writestr("archive/version", b"3\n")
+    with open(path, "wb") as f:
+        f.write(checkpoint(data_pkl, storages, extra))
     return str(path)
-
-
-def integer(p, v):
-    return p.binint(v) if -2 ** 31 <= v < 2 ** 31 else p.long1(v)
-
-
-def pid(p, stype, key, numel, module="torch"):
-    """('storage', module.stype, key, 'cpu', numel) then BINPERSID."""
-    p.mark().binunicode("storage").global_(module, stype)
-    p.binunicode(key).binunicode("cpu")
-    integer(p, numel)
-    return p.tuple_().binpersid()
-
-
-def ints(p, values):
-    p.mark()
-    for v in values:
-        integer(p, v)
-    return p.tuple_()
-
-
-def hooks(p):
-    return p.global_("collections", "OrderedDict").empty_tuple().reduce()
-
-
-def v3_tensor(p, key, nbytes, offset, size, stride, dtype):
-    """torch 2.x: _rebuild_tensor_v3(untyped storage, offset, size, stride,
-    requires_grad, hooks, dtype) for dtypes without a typed storage."""
-    p.global_("torch._utils", "_rebuild_tensor_v3").mark()
-    pid(p, "UntypedStorage", key, nbytes, module="torch.storage")
-    p.binint(offset)
-    ints(p, size)
-    ints(p, stride)
-    p.newfalse()
-    hooks(p)
-    p.global_("torch", dtype)
-    return p.tuple_().reduce()
 
 
 def test_rebuild_v3_float8_and_unsigned(tmp_path):
@@ -365,7 +322,7 @@ def test_rebuild_v3_float8_and_unsigned(tmp_path):
     ]
     for name, dtype, _, off, size, stride in specs:
         p.binunicode(name)
-        v3_tensor(p, "0", len(raw), off, size, stride, dtype)
+        v3(p, "0", len(raw), off, size, stride, dtype)
     src = zip_checkpoint(tmp_path / "f8.pt", p.setitems().stop().bytes(),
                          {"0": raw})
     dst = str(tmp_path / "f8.safetensors")

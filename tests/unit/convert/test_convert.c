@@ -298,35 +298,30 @@ test_legacy_refusals(void **state)
     uint64_t six[] = {6}, five[] = {5};
     struct buf in;
 
-    legacy(&in, &obj, keys, five, data, len, 1);
-    struct out o = convert_mem(in.b, in.n, 4096);
-    assert_int_equal(o.st, MG_E_MALFORMED);
-    assert_reason(&o, "holds 5 elements");
-    out_free(&o);
-
-    legacy(&in, &obj, keys, six, data, short_len, 1);
-    o = convert_mem(in.b, in.n, 4096);
-    assert_int_equal(o.st, MG_E_TRUNCATED);
-    assert_reason(&o, "short");
-    out_free(&o);
-
-    legacy(&in, &obj, other, six, data, len, 1);
-    o = convert_mem(in.b, in.n, 4096);
-    assert_int_equal(o.st, MG_E_MALFORMED);
-    assert_reason(&o, "not a storage of the checkpoint");
-    out_free(&o);
-
-    legacy(&in, &obj, keys, six, data, len, 0);
-    o = convert_mem(in.b, in.n, 4096);
-    assert_int_equal(o.st, MG_E_MALFORMED);
-    assert_reason(&o, "missing");
-    out_free(&o);
-
-    /* too small a sink: a limit, never a partial success */
-    legacy(&in, &obj, keys, six, data, len, 1);
-    o = convert_mem(in.b, in.n, 100);
-    assert_int_equal(o.st, MG_E_LIMIT);
-    out_free(&o);
+    const struct {
+        const char *const *keys;
+        const uint64_t *counts;
+        const size_t *len;
+        size_t n, cap;
+        enum mg_status st;
+        const char *why;
+    } cases[] = {
+        {keys, five, len, 1, 4096, MG_E_MALFORMED, "holds 5 elements"},
+        {keys, six, short_len, 1, 4096, MG_E_TRUNCATED, "short"},
+        {other, six, len, 1, 4096, MG_E_MALFORMED, "not a storage of the"},
+        {keys, six, len, 0, 4096, MG_E_MALFORMED, "missing"},
+        /* too small a sink: a limit, never a partial success */
+        {keys, six, len, 1, 100, MG_E_LIMIT, "too large"},
+    };
+    struct out o;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        legacy(&in, &obj, cases[i].keys, cases[i].counts, data, cases[i].len,
+               cases[i].n);
+        o = convert_mem(in.b, in.n, cases[i].cap);
+        assert_int_equal(o.st, cases[i].st);
+        assert_reason(&o, cases[i].why);
+        out_free(&o);
+    }
 
     /* protocol version */
     legacy(&in, &obj, keys, six, data, len, 1);

@@ -484,23 +484,54 @@ need(struct run *r, size_t n, const uint8_t **p)
     return need_slow(r, n, p);
 }
 
+static enum rc
+line_error(struct run *r, enum mg_status st)
+{
+    if (st == MG_E_TRUNCATED)
+        return brk(r, "pickle data was truncated");
+    if (st == MG_E_LIMIT)
+        return fail(r, MG_E_LIMIT, "max-string");
+    return fail(r, st, NULL);
+}
+
 /* One text line: *p, *len exclude the '\n'; advances past it. */
 static enum rc
 read_line(struct run *r, const uint8_t **p, size_t *len)
 {
     size_t n;
     enum mg_status st = mg_stream_find(r->s, '\n', MAX_LINE, &n);
-    if (st == MG_E_TRUNCATED)
-        return brk(r, "pickle data was truncated");
-    if (st == MG_E_LIMIT)
-        return fail(r, MG_E_LIMIT, "max-string");
     if (st != MG_OK)
-        return fail(r, st, NULL);
+        return line_error(r, st);
     if (n == 0)
         return brk(r, "pickle data was truncated");
     *p = mg_stream_ptr(r->s);
     *len = n;
     mg_stream_advance(r->s, n + 1);
+    return RC_OK;
+}
+
+/* Two text lines (GLOBAL, INST), both in the window at once: finding the
+   second may refill it, which moves the first. */
+static enum rc
+read_two_lines(struct run *r,
+               const uint8_t **a,
+               size_t *alen,
+               const uint8_t **b,
+               size_t *blen)
+{
+    size_t n1, end;
+    enum mg_status st = mg_stream_find(r->s, '\n', MAX_LINE, &n1);
+    if (st == MG_OK && n1 > 0)
+        st = mg_stream_find_from(r->s, n1 + 1, '\n', MAX_LINE, &end);
+    if (st != MG_OK)
+        return line_error(r, st);
+    if (n1 == 0 || end == n1 + 1)
+        return brk(r, "pickle data was truncated");
+    *a = mg_stream_ptr(r->s);
+    *alen = n1;
+    *b = *a + n1 + 1;
+    *blen = end - n1 - 1;
+    mg_stream_advance(r->s, end + 1);
     return RC_OK;
 }
 
@@ -2070,9 +2101,7 @@ static enum rc
 read_name_pair(
     struct run *r, const uint8_t **m, size_t *ml, const uint8_t **n, size_t *nl)
 {
-    enum rc rc = read_line(r, m, ml);
-    if (rc == RC_OK)
-        rc = read_line(r, n, nl);
+    enum rc rc = read_two_lines(r, m, ml, n, nl);
     if (rc != RC_OK)
         return rc;
     size_t partial;

@@ -25,7 +25,7 @@ from conftest import FIXTURES, SRC, run
 
 sys.path.insert(0, os.path.join(SRC, "tests", "tools"))
 from torch_pickles import (P, checkpoint, hooks, ints, pid,  # noqa: E402
-                           v3)
+                           stored_zip, v2, v3)
 
 # safetensors dtypes in the order of its Dtype enum, with element sizes
 ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ",
@@ -693,3 +693,43 @@ def test_usage_errors(tmp_path):
     assert rc == 0 and "usage: modelgate convert" in out
     rc, _, err = convert("only-one-arg")
     assert rc == 2
+
+
+def test_member_names_as_miniz_reads_them(tmp_path):
+    """Storages are found without regard to case, as PyTorch's miniz
+    finds them; two members that both answer are refused."""
+    src = save({"w": torch.arange(4.0)}, tmp_path / "s.pt")
+    z = zipfile.ZipFile(src)
+    pkl, raw = z.read("s/data.pkl"), z.read("s/data/0")
+    mixed = tmp_path / "mixed.pt"
+    with open(mixed, "wb") as f:
+        f.write(stored_zip([("Arch/data.pkl", pkl), ("ARCH/DATA/0", raw),
+                            ("arch/version", b"3\n")]))
+    rc, _, err = convert(str(mixed), str(tmp_path / "mixed.safetensors"))
+    assert rc == 0, err
+    _, got = read_safetensors(str(tmp_path / "mixed.safetensors"))
+    assert got["w"][2] == raw
+    dup = tmp_path / "dup.pt"
+    with open(dup, "wb") as f:
+        f.write(stored_zip([("a/data.pkl", pkl), ("a/data/0", raw),
+                            ("A/Data/0", raw[::-1])]))
+    rc, _, err = convert("--force", str(dup), str(tmp_path / "d.safetensors"))
+    assert rc == 1 and "several members" in err, err
+    assert not os.path.exists(tmp_path / "d.safetensors")
+
+
+def test_many_storages(tmp_path):
+    """A member per storage: lookups stay fast (20,000 storages)."""
+    n = 20000
+    p = P().proto(2).empty_dict().mark()
+    for i in range(n):
+        p.binunicode(f"t{i}")
+        v2(p, "FloatStorage", str(i), 1, 0, [1], [1])
+    p.setitems().stop()
+    src = zip_checkpoint(tmp_path / "many.pt", p.bytes(),
+                         {str(i): struct.pack("<f", i) for i in range(n)})
+    dst = str(tmp_path / "many.safetensors")
+    rc, _, err = convert(src, dst)
+    assert rc == 0, err
+    _, got = read_safetensors(dst)
+    assert len(got) == n and got["t123"][2] == struct.pack("<f", 123)

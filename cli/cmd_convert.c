@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "modelgate/mg_convert.h"
 #include "opt.h"
+#include "out.h"
 
 /* A shard index is JSON: its first non-blank byte is '{', which no
    checkpoint starts with (ZIP: "PK", pickle: PROTO or an opcode). */
@@ -27,23 +28,6 @@ is_index(const char *path)
     while (c == ' ' || c == '\t' || c == '\n' || c == '\r');
     fclose(f);
     return c == '{';
-}
-
-static void
-print_findings(const struct mg_conversion *c)
-{
-    for (size_t i = 0; i < mg_conversion_report_count(c); i++) {
-        const struct mg_report *r = mg_conversion_report(c, i);
-        for (size_t k = 0; k < mg_report_count(r); k++) {
-            const struct mg_finding *f = mg_report_get(r, k);
-            if (f->severity == MG_SEV_INFO && strcmp(f->rule, "limit") != 0 &&
-                strcmp(f->rule, "io-error") != 0)
-                continue;
-            fprintf(stderr, "%s%s%s: %s %s %s\n", mg_report_path(r),
-                    f->layer ? "!" : "", f->layer ? f->layer : "",
-                    mg_severity_name(f->severity), f->rule, f->message);
-        }
-    }
 }
 
 int
@@ -106,12 +90,17 @@ cmd_convert(int argc, char **argv)
                     mg_conversion_data_bytes(c));
         rc = EXIT_CLEAN;
         break;
-    case MG_REFUSED_UNSAFE:
-        print_findings(c);
+    case MG_REFUSED_UNSAFE: {
+        /* The findings that decided, as modelgate scan prints them. */
+        struct out so;
+        out_init(&so, "text", stderr, 0, 0, 0);
+        for (size_t i = 0; i < mg_conversion_report_count(c); i++)
+            out_file(&so, mg_conversion_report(c, i));
         fprintf(stderr, "modelgate convert: %s: refused: %s\n", in,
                 mg_conversion_reason(c));
         rc = EXIT_FOUND;
         break;
+    }
     case MG_REFUSED_UNSUPPORTED:
         fprintf(stderr, "modelgate convert: %s: refused: %s\n", in,
                 mg_conversion_reason(c));

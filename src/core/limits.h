@@ -80,6 +80,33 @@
    reach the members after it (each passes over the entries seen). */
 #define MG_ARCHIVE_RESTARTS 8u
 
+/* Conversion to safetensors (src/convert). Not user settings: each bounds
+   what one checkpoint can make us hold or write. The pickles themselves
+   are bounded by the pickle limits above; data.pkl and deflated storages
+   are held in memory within max-spool-bytes. */
+/* Bytes of a safetensors header: what the safetensors readers accept
+   (MAX_HEADER_SIZE of huggingface/safetensors). */
+#define MG_CONVERT_MAX_HEADER 100000000u
+/* Dimensions of one tensor (PyTorch allows 64 at most in practice). */
+#define MG_CONVERT_MAX_DIMS 64u
+/* Bytes of one flattened tensor name ("encoder.layers.0.weight"). */
+#define MG_CONVERT_MAX_NAME 65536u
+/* Bytes of storage a non-contiguous view may span: they are held in
+   memory to gather the view's elements. */
+#define MG_CONVERT_MAX_VIEW_BYTES (1u << 30)
+/* Views larger than this may repeat their storage's bytes (stride 0) at
+   most max-ratio times; all tensors together are bounded by
+   max-total-bytes. */
+#define MG_CONVERT_RATIO_FLOOR (1u << 20)
+/* Copy buffer (tensor data passes through it in pieces of this size). */
+#define MG_CONVERT_CHUNK (8u << 20)
+/* Notes kept per conversion (more are counted). */
+#define MG_CONVERT_MAX_NOTES 200u
+/* Shard files of one sharded checkpoint. */
+#define MG_CONVERT_MAX_SHARDS 65536u
+/* Bytes of a shard index (pytorch_model.bin.index.json). */
+#define MG_CONVERT_MAX_INDEX_BYTES (64u << 20)
+
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */
 /* Bytes of a signature bundle read (1M files take ~250 MB). */

@@ -158,37 +158,52 @@ scan_common(struct mg_scanner *s,
 }
 
 enum mg_status
+mg_scan_opened(struct mg_scanner *s,
+               struct mg_input *in,
+               const char *path,
+               struct mg_report **out)
+{
+    *out = NULL;
+    struct mg_report *r = mg_report_new(path, s->opt.limits.max_findings);
+    if (r == NULL)
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
+    enum mg_status st = scan_common(s, in, path, r);
+    mg_report_set_sizes(r, in->size,
+                        in->bytes_read ? *in->bytes_read : in->size);
+    if (st == MG_E_NOMEM) {
+        mg_report_free(r);
+        return st;
+    }
+    *out = r;
+    return st;
+}
+
+enum mg_status
 mg_scan_file(struct mg_scanner *s, const char *path, struct mg_report **out)
 {
     if (s == NULL || path == NULL || out == NULL)
         return MG_E_INVALID;
     *out = NULL;
-    struct mg_report *r = mg_report_new(path, s->opt.limits.max_findings);
-    if (r == NULL)
-        return mg_set_error(s, MG_E_NOMEM, "out of memory");
     struct mg_input in;
     struct mg_file_input f;
     char err[200];
     enum mg_status st = mg_input_file(&in, &f, path, err, sizeof(err));
-    if (st != MG_OK) {
-        struct mg_ctx ctx;
+    if (st == MG_OK) {
+        st = mg_scan_opened(s, &in, path, out);
+        mg_input_file_close(&f);
+        return st;
+    }
+    /* A file that cannot be opened still gets a report (verdict error). */
+    struct mg_report *r = mg_report_new(path, s->opt.limits.max_findings);
+    struct mg_ctx ctx;
+    if (r != NULL)
         ctx_init(&ctx, s, r);
-        if (mg_ctx_incomplete(&ctx, NULL, -1, err) != MG_OK ||
-            st == MG_E_NOMEM) {
-            mg_report_free(r);
-            return mg_set_error(s, MG_E_NOMEM, "out of memory");
-        }
-        mg_set_error(s, st, "%s: %s", path, err);
-        *out = r;
-        return st;
-    }
-    st = scan_common(s, &in, path, r);
-    mg_report_set_sizes(r, f.size, f.bytes_read);
-    mg_input_file_close(&f);
-    if (st == MG_E_NOMEM) {
+    if (r == NULL || mg_ctx_incomplete(&ctx, NULL, -1, err) != MG_OK ||
+        st == MG_E_NOMEM) {
         mg_report_free(r);
-        return st;
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
     }
+    mg_set_error(s, st, "%s: %s", path, err);
     *out = r;
     return st;
 }
@@ -203,20 +218,9 @@ mg_scan_buffer(struct mg_scanner *s,
     if (s == NULL || (buf == NULL && len > 0) || out == NULL)
         return MG_E_INVALID;
     *out = NULL;
-    struct mg_report *r =
-        mg_report_new(name ? name : "-", s->opt.limits.max_findings);
-    if (r == NULL)
-        return mg_set_error(s, MG_E_NOMEM, "out of memory");
     struct mg_input in;
     mg_input_mem(&in, buf, len);
-    enum mg_status st = scan_common(s, &in, name ? name : "-", r);
-    mg_report_set_sizes(r, len, len);
-    if (st == MG_E_NOMEM) {
-        mg_report_free(r);
-        return st;
-    }
-    *out = r;
-    return st;
+    return mg_scan_opened(s, &in, name ? name : "-", out);
 }
 
 uint64_t

@@ -168,10 +168,18 @@ mg_stream_avail(struct mg_stream *s, const uint8_t **p, size_t *n)
 enum mg_status
 mg_stream_find(struct mg_stream *s, uint8_t c, size_t max, size_t *len)
 {
-    size_t scanned = 0;
+    return mg_stream_find_from(s, 0, c, max, len);
+}
+
+enum mg_status
+mg_stream_find_from(
+    struct mg_stream *s, size_t from, uint8_t c, size_t max, size_t *len)
+{
+    size_t scanned = from; /* bytes after pos searched or skipped */
+    size_t end = from > SIZE_MAX - max ? SIZE_MAX : from + max;
     for (;;) {
         size_t have = s->len - s->pos;
-        size_t lim = have < max ? have : max;
+        size_t lim = have < end ? have : end;
         if (lim > scanned) {
             const uint8_t *q =
                 memchr(s->buf + s->pos + scanned, c, lim - scanned);
@@ -181,13 +189,13 @@ mg_stream_find(struct mg_stream *s, uint8_t c, size_t max, size_t *len)
             }
             scanned = lim;
         }
-        if (scanned >= max)
+        if (scanned >= end)
             return MG_E_LIMIT;
         if (s->pull == NULL || s->eof)
             return s->err != MG_OK ? s->err : MG_E_TRUNCATED;
         size_t want = have + MG_STREAM_WINDOW / 2;
-        if (want > max + 1)
-            want = max + 1;
+        if (want > end + 1 || want < have)
+            want = end == SIZE_MAX ? end : end + 1;
         if (want > s->max_cap)
             want = s->max_cap;
         if (want <= have)

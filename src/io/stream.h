@@ -103,6 +103,11 @@ mg_stream_avail(struct mg_stream *s, const uint8_t **p, size_t *n);
    MG_E_LIMIT when not within max, MG_E_TRUNCATED when the stream ends. */
 enum mg_status
 mg_stream_find(struct mg_stream *s, uint8_t c, size_t max, size_t *len);
+/* The same, searching from `from` bytes after the read position (they stay
+   in the window): *len counts from the read position. To hold two lines
+   at once (pointers into the window move when it is refilled). */
+enum mg_status mg_stream_find_from(
+    struct mg_stream *s, size_t from, uint8_t c, size_t max, size_t *len);
 
 /* 1 when no byte is left. */
 int mg_stream_at_end(struct mg_stream *s);

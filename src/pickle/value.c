@@ -350,3 +350,46 @@ mg_glob_qualname(const struct mg_glob *g, char *buf, size_t size)
     render_glob(&b, g);
     return b.len;
 }
+
+const char *
+mg_val_type_name(const struct mg_val *v)
+{
+    switch ((enum mg_vk)v->kind) {
+    case VK_NONE:
+        return "NoneType";
+    case VK_BOOL:
+        return "bool";
+    case VK_INT:
+    case VK_BIGINT:
+        return "int";
+    case VK_FLOAT:
+        return "float";
+    case VK_STR:
+        return "str";
+    case VK_BYTES:
+        return (v->u.s->flags & STR_BYTEARRAY) ? "bytearray" : "bytes";
+    case VK_OBJ:
+        switch ((enum mg_ok)v->u.o->kind) {
+        case OK_TUPLE:
+            return "tuple";
+        case OK_LIST:
+            return "list";
+        case OK_DICT:
+            return "dict";
+        case OK_SET:
+            return "set";
+        case OK_FROZENSET:
+            return "frozenset";
+        case OK_GLOBAL:
+        case OK_CALL:
+        case OK_PERSID:
+        case OK_BUFFER:
+        case OK_UNKNOWN:
+        default:
+            return NULL;
+        }
+    case VK_EMPTY:
+    default:
+        return NULL;
+    }
+}

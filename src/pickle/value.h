@@ -172,6 +172,10 @@ mg_val_obj(const struct mg_val *v, enum mg_ok kind)
     return (v->kind == VK_OBJ && v->u.o->kind == kind) ? v->u.o : NULL;
 }
 
+/* Python's type name of a builtin value ("int", "dict", "NoneType"...),
+   NULL for objects whose type is a class (globals, calls, storages). */
+const char *mg_val_type_name(const struct mg_val *v);
+
 /* Render a value as Python-like text into buf (always NUL-terminated,
    truncated with "..." when it does not fit). depth bounds recursion. */
 size_t

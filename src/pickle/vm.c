@@ -512,23 +512,54 @@ need(struct run *r, size_t n, const uint8_t **p)
     return need_slow(r, n, p);
 }
 
+static enum rc
+line_error(struct run *r, enum mg_status st)
+{
+    if (st == MG_E_TRUNCATED)
+        return brk(r, "pickle data was truncated");
+    if (st == MG_E_LIMIT)
+        return fail(r, MG_E_LIMIT, "max-string");
+    return fail(r, st, NULL);
+}
+
 /* One text line: *p, *len exclude the '\n'; advances past it. */
 static enum rc
 read_line(struct run *r, const uint8_t **p, size_t *len)
 {
     size_t n;
     enum mg_status st = mg_stream_find(r->s, '\n', MAX_LINE, &n);
-    if (st == MG_E_TRUNCATED)
-        return brk(r, "pickle data was truncated");
-    if (st == MG_E_LIMIT)
-        return fail(r, MG_E_LIMIT, "max-string");
     if (st != MG_OK)
-        return fail(r, st, NULL);
+        return line_error(r, st);
     if (n == 0)
         return brk(r, "pickle data was truncated");
     *p = mg_stream_ptr(r->s);
     *len = n;
     mg_stream_advance(r->s, n + 1);
+    return RC_OK;
+}
+
+/* Two text lines (GLOBAL, INST), both in the window at once: finding the
+   second may refill it, which moves the first. */
+static enum rc
+read_two_lines(struct run *r,
+               const uint8_t **a,
+               size_t *alen,
+               const uint8_t **b,
+               size_t *blen)
+{
+    size_t n1, end;
+    enum mg_status st = mg_stream_find(r->s, '\n', MAX_LINE, &n1);
+    if (st == MG_OK && n1 > 0)
+        st = mg_stream_find_from(r->s, n1 + 1, '\n', MAX_LINE, &end);
+    if (st != MG_OK)
+        return line_error(r, st);
+    if (n1 == 0 || end == n1 + 1)
+        return brk(r, "pickle data was truncated");
+    *a = mg_stream_ptr(r->s);
+    *alen = n1;
+    *b = *a + n1 + 1;
+    *blen = end - n1 - 1;
+    mg_stream_advance(r->s, end + 1);
     return RC_OK;
 }
 
@@ -1313,49 +1344,6 @@ origin_glob(const struct mg_val *v, unsigned depth)
     return NULL;
 }
 
-static const char *
-builtin_type_name(const struct mg_val *v)
-{
-    switch ((enum mg_vk)v->kind) {
-    case VK_NONE:
-        return "NoneType";
-    case VK_BOOL:
-        return "bool";
-    case VK_INT:
-    case VK_BIGINT:
-        return "int";
-    case VK_FLOAT:
-        return "float";
-    case VK_STR:
-        return "str";
-    case VK_BYTES:
-        return (v->u.s->flags & STR_BYTEARRAY) ? "bytearray" : "bytes";
-    case VK_OBJ:
-        switch ((enum mg_ok)v->u.o->kind) {
-        case OK_TUPLE:
-            return "tuple";
-        case OK_LIST:
-            return "list";
-        case OK_DICT:
-            return "dict";
-        case OK_SET:
-            return "set";
-        case OK_FROZENSET:
-            return "frozenset";
-        case OK_GLOBAL:
-        case OK_CALL:
-        case OK_PERSID:
-        case OK_BUFFER:
-        case OK_UNKNOWN:
-        default:
-            return NULL;
-        }
-    case VK_EMPTY:
-    default:
-        return NULL;
-    }
-}
-
 /* Is v certainly not a str at runtime? */
 static int
 certainly_not_str(const struct mg_val *v)
@@ -1364,7 +1352,7 @@ certainly_not_str(const struct mg_val *v)
         return 0;
     if (v->kind != VK_OBJ)
         return 1;
-    return builtin_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
+    return mg_val_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
 }
 
 static int
@@ -1374,7 +1362,7 @@ certainly_not_tuple(const struct mg_val *v)
         return 1;
     if (v->u.o->kind == OK_TUPLE)
         return 0;
-    return builtin_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
+    return mg_val_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
 }
 
 static int
@@ -1382,7 +1370,7 @@ certainly_not_callable(const struct mg_val *v)
 {
     if (v->kind != VK_OBJ)
         return 1;
-    return builtin_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
+    return mg_val_type_name(v) != NULL || v->u.o->kind == OK_BUFFER;
 }
 
 static enum rc
@@ -1418,7 +1406,7 @@ get_attr(struct run *r,
         return derive_glob(r, g->module, g->name->data, g->name->len,
                            attr->data, attr->len, VIA_INSTANCE, out);
     }
-    const char *tn = builtin_type_name(obj);
+    const char *tn = mg_val_type_name(obj);
     if (tn != NULL) {
         struct mg_str *b = lit_str(r, "builtins");
         if (b == NULL)
@@ -1804,7 +1792,7 @@ do_call(struct run *r,
     if (depth == 0)
         return fail(r, MG_E_LIMIT, "max-value-depth");
     if (certainly_not_callable(callee)) {
-        const char *tn = builtin_type_name(callee);
+        const char *tn = mg_val_type_name(callee);
         return brk(r, "'%s' object is not callable", tn ? tn : "?");
     }
     struct mg_call *c =
@@ -1984,10 +1972,10 @@ op_build(struct run *r)
         rc = top(r, &inst);
     if (rc != RC_OK)
         return rc;
-    if (inst->kind != VK_OBJ || builtin_type_name(inst) != NULL) {
+    if (inst->kind != VK_OBJ || mg_val_type_name(inst) != NULL) {
         if (state.kind == VK_NONE)
             return RC_OK;
-        const char *tn = builtin_type_name(inst);
+        const char *tn = mg_val_type_name(inst);
         return brk(r, "'%s' object has no attribute '__dict__'", tn ? tn : "?");
     }
     struct mg_obj *o = inst->u.o;
@@ -2050,7 +2038,7 @@ add_items(struct run *r, size_t from, int kind)
         return RC_OK;
     }
     if (target->kind != VK_OBJ) {
-        const char *tn = builtin_type_name(target);
+        const char *tn = mg_val_type_name(target);
         rc = brk(r, "'%s' object has no attribute '%s'", tn ? tn : "?", method);
         return rc;
     }
@@ -2072,8 +2060,8 @@ add_items(struct run *r, size_t from, int kind)
     case OK_FROZENSET:
     case OK_BUFFER:
         return brk(r, "'%s' object has no attribute '%s'",
-                   builtin_type_name(target) ? builtin_type_name(target)
-                                             : "object",
+                   mg_val_type_name(target) ? mg_val_type_name(target)
+                                            : "object",
                    method);
     case OK_GLOBAL:
     case OK_CALL:
@@ -2149,9 +2137,7 @@ static enum rc
 read_name_pair(
     struct run *r, const uint8_t **m, size_t *ml, const uint8_t **n, size_t *nl)
 {
-    enum rc rc = read_line(r, m, ml);
-    if (rc == RC_OK)
-        rc = read_line(r, n, nl);
+    enum rc rc = read_two_lines(r, m, ml, n, nl);
     if (rc != RC_OK)
         return rc;
     size_t partial;

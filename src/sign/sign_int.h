@@ -41,8 +41,6 @@
    "/", valid UTF-8, at most MG_SIG_MAX_NAME bytes; otherwise why not.
    allow_dot accepts the single-file name ".". */
 const char *sig_name_check(const char *name, size_t len, int allow_dot);
-/* 1 when s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
-int sig_utf8_valid(const char *s, size_t n);
 /* Component-wise order (as Python sorts PurePosixPath): "a/b" < "a-b". */
 int sig_name_cmp(const char *a, const char *b);
 /* 1 when name equals prefix or lies below it (component prefix). */

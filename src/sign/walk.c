@@ -19,6 +19,7 @@
 
 #include "core/alloc.h"
 #include "io/ckd.h"
+#include "io/utf8.h"
 #include "sign/sign_int.h"
 
 const char *const sig_git_paths[4] = {".git", ".gitattributes", ".github",
@@ -274,7 +275,7 @@ walk_dir(struct walker *w, int dfd, const char *rel, unsigned depth)
             /* left out entirely */
         } else if (clen > MG_SIG_MAX_NAME) {
             refuse(w, crel, "name too long");
-        } else if (!sig_utf8_valid(name, strlen(name))) {
+        } else if (!mg_utf8_valid(name, strlen(name))) {
             refuse(w, crel,
                    "file name is not valid UTF-8 (it cannot be recorded)");
         } else {

@@ -14,13 +14,9 @@
 #include "core/alloc.h"
 #include "formats/format.h"
 #include "formats/pickle/pickle.h"
+#include "formats/torch/torch.h"
 #include "io/ckd.h"
 #include "io/reader.h"
-
-/* The magic number 0x1950a86a20f9469cfc6c as LONG1 and as text LONG. */
-static const uint8_t magic_long1[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
-                                      0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-static const char magic_text[] = "L119547037146038801333356L\n";
 
 struct storage {
     char *key;
@@ -37,56 +33,10 @@ struct legacy {
 };
 
 static unsigned
-element_size(const char *type)
-{
-    static const struct {
-        const char *name;
-        unsigned size;
-    } t[] = {{"DoubleStorage", 8},       {"FloatStorage", 4},
-             {"HalfStorage", 2},         {"BFloat16Storage", 2},
-             {"LongStorage", 8},         {"IntStorage", 4},
-             {"ShortStorage", 2},        {"CharStorage", 1},
-             {"ByteStorage", 1},         {"BoolStorage", 1},
-             {"ComplexFloatStorage", 8}, {"ComplexDoubleStorage", 16},
-             {"QInt8Storage", 1},        {"QUInt8Storage", 1},
-             {"QInt32Storage", 4},       {"QUInt4x2Storage", 1},
-             {"QUInt2x4Storage", 1}};
-    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-        if (strcmp(type, t[i].name) == 0)
-            return t[i].size;
-    return 0;
-}
-
-/* PROTO n? FRAME? <magic long> (BINPUT x | MEMOIZE)? STOP: the literal
-   magic-number pickle, and its length. */
-static size_t
-magic_len(const uint8_t *h, size_t n)
-{
-    size_t i = 0;
-    if (n >= 2 && h[0] == 0x80 && h[1] <= 5)
-        i = 2;
-    if (i + 9 <= n && h[i] == 0x95)
-        i += 9;
-    if (i + sizeof(magic_long1) <= n &&
-        memcmp(h + i, magic_long1, sizeof(magic_long1)) == 0)
-        i += sizeof(magic_long1);
-    else if (i + sizeof(magic_text) - 1 <= n &&
-             memcmp(h + i, magic_text, sizeof(magic_text) - 1) == 0)
-        i += sizeof(magic_text) - 1;
-    else
-        return 0;
-    if (i < n && h[i] == 0x94)
-        i++;
-    else if (i + 1 < n && h[i] == 'q')
-        i += 2;
-    return i < n && h[i] == '.' ? i + 1 : 0;
-}
-
-static unsigned
 legacy_probe(const uint8_t *h, size_t n, uint64_t size)
 {
     (void)size;
-    return magic_len(h, n) ? 40 : 0;
+    return mg_torch_legacy_magic_len(h, n) ? 40 : 0;
 }
 
 static enum mg_status
@@ -123,19 +73,13 @@ on_object_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
     if (ev->kind != PEV_METHOD || strcmp(ev->method, "persistent_load") != 0)
         return MG_OK;
     const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
-    const struct mg_obj *t = mg_val_obj(&c->args, OK_TUPLE);
-    if (t == NULL || t->nkept < 3)
+    struct mg_torch_pid pid;
+    if (!mg_torch_pid_parse(&c->args, &pid))
         return MG_OK;
-    const struct mg_val *kind = &t->items[0], *type = &t->items[1],
-                        *key = &t->items[2];
-    if (kind->kind != VK_STR || strcmp(kind->u.s->data, "storage") != 0 ||
-        key->kind != VK_STR || !mg_str_exact(key->u.s))
-        return MG_OK;
-    const struct mg_obj *g = mg_val_obj(type, OK_GLOBAL);
-    unsigned elsize = 0;
-    if (g != NULL)
-        elsize = element_size(((const struct mg_glob *)g)->name->data);
-    return add_storage(L, key->u.s->data, key->u.s->len, elsize);
+    const struct mg_torch_storage_type *t =
+        pid.type ? mg_torch_storage_type(pid.type->name->data) : NULL;
+    unsigned elsize = t ? t->elsize : 0;
+    return add_storage(L, pid.key->data, pid.key->len, elsize);
 }
 
 /* The storage key list: a list of strings. */
@@ -179,35 +123,29 @@ skip_storages(struct legacy *L, struct mg_stream *s, int *ok)
     struct mg_ctx *ctx = L->ctx;
     *ok = 0;
     for (size_t i = 0; i < L->nkeys; i++) {
-        const struct storage *st = find_storage(L, L->keys[i]);
-        if (st == NULL || st->elsize == 0)
+        const struct storage *sto = find_storage(L, L->keys[i]);
+        if (sto == NULL || sto->elsize == 0)
             return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "torch-layout",
                                 (int64_t)mg_stream_tell(s),
                                 "storage key '%s' has no known storage type "
                                 "in the object pickle",
                                 L->keys[i]);
-        const uint8_t *p;
-        enum mg_status sn = mg_stream_need(s, 8, &p, NULL);
-        if (sn == MG_E_NOMEM)
-            return sn;
-        if (sn != MG_OK)
+        uint64_t count = 0, data_off = 0;
+        enum mg_status st =
+            mg_torch_legacy_storage(s, sto->elsize, &count, &data_off);
+        if (st == MG_E_TRUNCATED && data_off == 0)
             return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "torch-layout",
                                 (int64_t)mg_stream_tell(s),
                                 "storage '%s' is truncated", L->keys[i]);
-        uint64_t count = mg_le64(p), bytes;
-        mg_stream_advance(s, 8);
-        enum mg_status sk = MG_OK;
-        if (!ckd_mul_u64(&bytes, count, st->elsize))
-            sk = mg_stream_skip(s, bytes, NULL);
-        if (sk == MG_E_NOMEM)
-            return sk;
-        if (ckd_mul_u64(&bytes, count, st->elsize) || sk != MG_OK)
+        if (st == MG_E_TRUNCATED || st == MG_E_LIMIT)
             return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "torch-layout",
                                 (int64_t)mg_stream_tell(s),
                                 "storage '%s' declares %" PRIu64
                                 " elements of %u bytes, more than the file "
                                 "holds",
-                                L->keys[i], count, st->elsize);
+                                L->keys[i], count, sto->elsize);
+        if (st != MG_OK)
+            return st;
     }
     *ok = 1;
     return MG_OK;

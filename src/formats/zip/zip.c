@@ -24,6 +24,7 @@
 #include "core/limits.h"
 #include "formats/format.h"
 #include "formats/pickle/pickle.h"
+#include "formats/torch/torch.h"
 #include "io/ckd.h"
 #include "io/reader.h"
 
@@ -526,6 +527,52 @@ name_is(const struct zip *z, const struct zent *e, const char *rel)
            strcasecmp(e->name + z->prefix_len, rel) == 0;
 }
 
+/* Members sorted by name without case, as miniz looks names up (NULL: no
+   memory). Lookups are then binary searches: a checkpoint has a member
+   per storage. */
+static struct zent **
+sort_by_name(struct zip *z)
+{
+    struct zent **v = mg_calloc(z->n ? (size_t)z->n : 1, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    for (uint64_t i = 0; i < z->n; i++)
+        v[i] = &z->e[i];
+    qsort(v, (size_t)z->n, sizeof(*v), cmp_name_ci);
+    return v;
+}
+
+/* name against prefix + rel, in the order of cmp_name_ci. */
+static int
+cmp_prefixed(const char *name, const char *prefix, size_t plen, const char *rel)
+{
+    int c = strncasecmp(name, prefix, plen);
+    return c != 0 ? c : strcasecmp(name + plen, rel);
+}
+
+/* The first position in v (sorted) whose name is not below prefix + rel;
+   the members named prefix + rel (name_is) follow it. */
+static size_t
+lower_bound(const struct zip *z, struct zent *const *v, const char *rel)
+{
+    size_t lo = 0, hi = (size_t)z->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_prefixed(v[mid]->name, z->prefix, z->prefix_len, rel) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int
+at_name(const struct zip *z, struct zent *const *v, size_t i, const char *rel)
+{
+    return i < z->n &&
+           cmp_prefixed(v[i]->name, z->prefix, z->prefix_len, rel) == 0;
+}
+
 static void
 find_layout(struct zip *z)
 {
@@ -583,29 +630,32 @@ on_pickle_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
     struct zip *z = user;
     if (ev->kind != PEV_METHOD || strcmp(ev->method, "persistent_load") != 0)
         return MG_OK;
-    const struct mg_obj *o = ev->target->u.o;
-    const struct mg_val *pid = &((const struct mg_call *)o)->args;
-    const struct mg_obj *t = mg_val_obj(pid, OK_TUPLE);
-    if (t == NULL || t->nkept < 3)
+    const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
+    struct mg_torch_pid pid;
+    if (!mg_torch_pid_parse(&c->args, &pid))
         return MG_OK;
-    const struct mg_val *kind = &t->items[0], *key = &t->items[2];
-    if (kind->kind != VK_STR || strcmp(kind->u.s->data, "storage") != 0 ||
-        key->kind != VK_STR || !mg_str_exact(key->u.s))
-        return MG_OK;
-    return add_key(z, key->u.s->data, key->u.s->len);
+    return add_key(z, pid.key->data, pid.key->len);
 }
 
 static enum mg_status
 mark_storages(struct zip *z)
 {
+    struct zent **v = sort_by_name(z);
+    if (v == NULL)
+        return MG_E_NOMEM;
     enum mg_status st = MG_OK;
     for (size_t k = 0; k < z->nkeys && st == MG_OK; k++) {
-        char rel[300];
-        snprintf(rel, sizeof(rel), "data/%s", z->keys[k]);
+        size_t n = strlen(z->keys[k]) + 6;
+        char *rel = mg_malloc(n);
+        if (rel == NULL) {
+            st = MG_E_NOMEM;
+            break;
+        }
+        snprintf(rel, n, "data/%s", z->keys[k]);
         int found = 0;
-        for (uint64_t i = 0; i < z->n; i++)
-            if (name_is(z, &z->e[i], rel)) {
-                z->e[i].storage = 1;
+        for (size_t i = lower_bound(z, v, rel); at_name(z, v, i, rel); i++)
+            if (name_is(z, v[i], rel)) {
+                v[i]->storage = 1;
                 found = 1;
             }
         if (!found)
@@ -614,7 +664,9 @@ mark_storages(struct zip *z)
                               "data.pkl refers to storage '%s' but the archive "
                               "has no member %s%s",
                               z->keys[k], z->prefix, rel);
+        mg_free(rel);
     }
+    mg_free(v);
     return st;
 }
 
@@ -908,6 +960,7 @@ const struct mg_format mg_format_zip = {"zip", zip_probe, zip_scan};
 
 struct mg_zip_reader {
     struct zip z;
+    struct zent **byname; /* members sorted by name, without case */
 };
 
 enum mg_status
@@ -939,6 +992,8 @@ mg_zip_reader_open(struct mg_input *in,
         st = MG_E_MALFORMED;
     if (st == MG_OK)
         find_layout(z);
+    if (st == MG_OK && (r->byname = sort_by_name(z)) == NULL)
+        st = MG_E_NOMEM;
     if (st != MG_OK) {
         mg_zip_reader_close(r);
         return st;
@@ -953,6 +1008,7 @@ mg_zip_reader_close(struct mg_zip_reader *r)
     if (r == NULL)
         return;
     zip_free(&r->z);
+    mg_free(r->byname);
     mg_free(r);
 }
 
@@ -989,13 +1045,15 @@ mg_zip_reader_prefix(const struct mg_zip_reader *r)
 long
 mg_zip_reader_find(const struct mg_zip_reader *r, const char *rel)
 {
+    const struct zip *z = &r->z;
     long found = -1;
-    for (uint64_t i = 0; i < r->z.n; i++) {
-        if (name_is(&r->z, &r->z.e[i], rel)) {
-            if (found >= 0)
-                return -2; /* ambiguous: duplicate names */
-            found = (long)i;
-        }
+    for (size_t i = lower_bound(z, r->byname, rel);
+         at_name(z, r->byname, i, rel); i++) {
+        if (!name_is(z, r->byname[i], rel))
+            continue; /* a NUL inside the name: not this one */
+        if (found >= 0)
+            return -2; /* ambiguous: duplicate names */
+        found = (long)(r->byname[i] - z->e);
     }
     return found;
 }
@@ -1044,4 +1102,20 @@ mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n)
         st = MG_E_MALFORMED;
     inflateEnd(&zs);
     return st;
+}
+
+enum mg_status
+mg_zip_reader_data_offset(const struct mg_zip_reader *r,
+                          size_t i,
+                          uint64_t *off)
+{
+    const struct zent *e = i < r->z.n ? &r->z.e[i] : NULL;
+    if (e == NULL || e->data_off == 0)
+        return MG_E_INVALID;
+    /* Stored sizes that disagree are a header the scan reports; which one
+       a reader believes is not worth guessing. */
+    if (e->method != 0 || e->usize != e->csize)
+        return MG_E_UNSUPPORTED;
+    *off = e->data_off;
+    return MG_OK;
 }

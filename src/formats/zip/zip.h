@@ -75,5 +75,10 @@ long mg_zip_reader_find(const struct mg_zip_reader *r, const char *rel);
    are inflated and their CRC checked. */
 enum mg_status
 mg_zip_reader_read(struct mg_zip_reader *r, size_t i, void *buf, size_t n);
+/* Where the bytes of stored member i start in the input (for copies that
+   bypass the reader); MG_E_UNSUPPORTED for other members. */
+enum mg_status mg_zip_reader_data_offset(const struct mg_zip_reader *r,
+                                         size_t i,
+                                         uint64_t *off);
 
 #endif

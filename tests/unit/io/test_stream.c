@@ -120,6 +120,39 @@ test_find_across_refills(void **state)
     free(b);
 }
 
+/* Two lines held at once across a refill (GLOBAL's module and name): the
+   first stays in the window while the second is found. */
+static void
+test_find_from_keeps_the_first_line(void **state)
+{
+    (void)state;
+    size_t n = MG_STREAM_WINDOW + 100, l1 = MG_STREAM_WINDOW - 20;
+    uint8_t *b = pattern(n);
+    for (size_t i = 0; i < n; i++)
+        if (b[i] == '\n')
+            b[i] = 'x';
+    b[l1] = '\n';
+    b[l1 + 50] = '\n';
+    struct src src = {b, n, 0, 4096, 0, 0};
+    struct mg_stream s;
+    mg_stream_init_pull(&s, pull, &src, 0, 64u << 20);
+    const uint8_t *p;
+    assert_int_equal(mg_stream_need(&s, 10, &p, NULL), MG_OK);
+    size_t n1, end;
+    assert_int_equal(mg_stream_find(&s, '\n', 64u << 20, &n1), MG_OK);
+    assert_int_equal(n1, l1);
+    assert_int_equal(mg_stream_find_from(&s, n1 + 1, '\n', 64u << 20, &end),
+                     MG_OK);
+    assert_int_equal(end, l1 + 50);
+    assert_memory_equal(mg_stream_ptr(&s), b, end + 1);
+    assert_int_equal(mg_stream_find_from(&s, end + 1, '\n', 10, &end),
+                     MG_E_LIMIT);
+    assert_int_equal(mg_stream_find_from(&s, l1 + 51, '\n', 64u << 20, &end),
+                     MG_E_TRUNCATED);
+    mg_stream_fini(&s);
+    free(b);
+}
+
 static enum mg_status
 skip_src(void *impl, uint64_t n, uint64_t *done)
 {
@@ -176,6 +209,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pull_matches_memory),
+        cmocka_unit_test(test_find_from_keeps_the_first_line),
         cmocka_unit_test(test_need_past_end_is_truncated),
         cmocka_unit_test(test_window_cap_is_a_limit),
         cmocka_unit_test(test_find_across_refills),

@@ -1,2 +1,3 @@
 /* One line per format, cheapest and most specific probes first. */
 FORMAT(pickle)
+FORMAT(safetensors)

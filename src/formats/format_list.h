@@ -1,3 +1,4 @@
 /* One line per format, cheapest and most specific probes first. */
 FORMAT(pickle)
 FORMAT(safetensors)
+FORMAT(gguf)

@@ -2,3 +2,4 @@
 FORMAT(pickle)
 FORMAT(safetensors)
 FORMAT(gguf)
+FORMAT(keras_json)

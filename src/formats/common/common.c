@@ -143,7 +143,7 @@ mg_path_risk_text(enum mg_path_risk r)
     case MG_PATH_EMPTY:
         return "is empty";
     case MG_PATH_ABSOLUTE:
-        return "is an absolute path";
+        return "is absolute";
     case MG_PATH_PARENT:
         return "climbs out of the model folder with '..'";
     case MG_PATH_URL:

@@ -252,3 +252,85 @@ mg_pb_copy(struct mg_pb_src *s,
     *st = mg_input_read(s->in, f->off, buf, n);
     return *st == MG_OK ? n : 0;
 }
+
+size_t
+mg_pbx_str(struct mg_pb_src *s, const struct mg_pb_field *f, char *buf,
+           size_t cap)
+{
+    enum mg_status st;
+    size_t n = mg_pb_copy(s, f, buf, cap - 1, &st);
+    if (st != MG_OK)
+        s->err = st;
+    buf[n] = '\0';
+    return n;
+}
+
+/* A varint in h[*i..len): 1 ok, 0 cut by the end, -1 invalid. */
+static int
+mem_varint(const uint8_t *h, size_t len, size_t *i, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned k = 0; k < 10; k++) {
+        if (*i >= len)
+            return 0;
+        uint8_t b = h[(*i)++];
+        v |= (uint64_t)(b & 0x7F) << (7 * k);
+        if (!(b & 0x80)) {
+            *out = v;
+            return 1;
+        }
+    }
+    return -1;
+}
+
+int
+mg_pbx_sniff(const uint8_t *h, size_t len, struct mg_pbx_sniff *s)
+{
+    memset(s, 0, sizeof(*s));
+    size_t i = 0;
+    while (i < len && s->n < MG_PBX_SNIFF_MAX) {
+        uint64_t tag, v = 0;
+        int r = mem_varint(h, len, &i, &tag);
+        if (r <= 0)
+            return r < 0 ? -1 : 0;
+        uint64_t num = tag >> 3;
+        unsigned w = (unsigned)(tag & 7);
+        if (num == 0 || num > 0x1FFFFFFFu ||
+            (w != MG_PB_VARINT && w != MG_PB_I64 && w != MG_PB_LEN &&
+             w != MG_PB_I32))
+            return -1;
+        unsigned k = s->n++;
+        s->num[k] = (uint32_t)num;
+        s->wire[k] = (uint8_t)w;
+        if (w == MG_PB_VARINT) {
+            r = mem_varint(h, len, &i, &v);
+            if (r < 0)
+                return -1;
+            s->val[k] = v;
+            if (r == 0)
+                return 0;
+        } else if (w == MG_PB_I64 || w == MG_PB_I32) {
+            size_t sz = w == MG_PB_I64 ? 8 : 4;
+            if (len - i < sz)
+                return 0;
+            i += sz;
+        } else {
+            r = mem_varint(h, len, &i, &v);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                return 0;
+            s->val[k] = v;
+            s->off[k] = i;
+            if (v > len - i)
+                return 0; /* runs past the head: fine */
+            s->whole[k] = 1;
+            int text = 1;
+            for (size_t j = 0; j < v && text; j++)
+                text = h[i + j] >= 0x20 && h[i + j] != 0x7F;
+            s->text[k] = (uint8_t)text;
+            i += (size_t)v;
+        }
+    }
+    return 0;
+}

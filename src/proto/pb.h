@@ -98,11 +98,24 @@ size_t mg_pb_copy(struct mg_pb_src *s,
                   size_t cap,
                   enum mg_status *st);
 
-/* Protobuf's zigzag and int64 views of a varint. */
-static inline int64_t
-mg_pb_int64(uint64_t v)
-{
-    return (int64_t)v;
-}
+/* A LEN field as a NUL-terminated string (truncated to cap-1 bytes);
+   returns the bytes copied (0 on I/O error, with the source's err set). */
+size_t mg_pbx_str(struct mg_pb_src *s, const struct mg_pb_field *f,
+                  char *buf, size_t cap);
+
+/* Probing: the top-level fields of a message prefix held in memory. */
+#define MG_PBX_SNIFF_MAX 16
+struct mg_pbx_sniff {
+    unsigned n;
+    uint32_t num[MG_PBX_SNIFF_MAX];
+    uint8_t wire[MG_PBX_SNIFF_MAX];
+    uint64_t val[MG_PBX_SNIFF_MAX];  /* VARINT value, LEN length */
+    size_t off[MG_PBX_SNIFF_MAX];    /* LEN payload offset in h */
+    uint8_t whole[MG_PBX_SNIFF_MAX]; /* LEN payload entirely in h */
+    uint8_t text[MG_PBX_SNIFF_MAX];  /* ...and printable text */
+};
+/* 0 when every field in h[0..len) is well formed (the last one may be cut
+   by the end of h), -1 otherwise. At most MG_PBX_SNIFF_MAX are kept. */
+int mg_pbx_sniff(const uint8_t *h, size_t len, struct mg_pbx_sniff *s);
 
 #endif

@@ -254,7 +254,9 @@ mg_pb_copy(struct mg_pb_src *s,
 }
 
 size_t
-mg_pbx_str(struct mg_pb_src *s, const struct mg_pb_field *f, char *buf,
+mg_pbx_str(struct mg_pb_src *s,
+           const struct mg_pb_field *f,
+           char *buf,
            size_t cap)
 {
     enum mg_status st;

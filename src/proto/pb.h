@@ -100,8 +100,10 @@ size_t mg_pb_copy(struct mg_pb_src *s,
 
 /* A LEN field as a NUL-terminated string (truncated to cap-1 bytes);
    returns the bytes copied (0 on I/O error, with the source's err set). */
-size_t mg_pbx_str(struct mg_pb_src *s, const struct mg_pb_field *f,
-                  char *buf, size_t cap);
+size_t mg_pbx_str(struct mg_pb_src *s,
+                  const struct mg_pb_field *f,
+                  char *buf,
+                  size_t cap);
 
 /* Probing: the top-level fields of a message prefix held in memory. */
 #define MG_PBX_SNIFF_MAX 16

@@ -32,9 +32,9 @@ static const char *const runtime_domains[] = {
     "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental",
     "com.microsoft.dml", "org.pytorch.aten"};
 
-#define MAX_DOMAINS 64
-#define OPS_PER_DOMAIN 8
-#define MAX_FUNCS 256
+#define MAX_DOMAINS       64
+#define OPS_PER_DOMAIN    8
+#define MAX_FUNCS         256
 #define ONNX_HARD_NESTING 1024u
 
 struct domain {
@@ -47,7 +47,7 @@ struct domain {
 struct onnx {
     struct mg_ctx *ctx;
     struct mg_pb_src src;
-    int stop;          /* malformed: nothing more can be read */
+    int stop; /* malformed: nothing more can be read */
     uint64_t nodes;
     uint64_t tensors;
     uint64_t external;
@@ -77,12 +77,11 @@ malformed(struct onnx *o, enum mg_status why, uint64_t off, const char *where)
     o->stop = 1;
     if (why != MG_E_MALFORMED && why != MG_E_TRUNCATED)
         return mg_ctx_incomplete(o->ctx, NULL, (int64_t)off, mg_strerror(why));
-    return mg_ctx_findf(o->ctx, MG_SEV_SUSPICIOUS, "onnx-malformed",
-                        (int64_t)off,
-                        "the protobuf is %s in %s: onnx.load and onnxruntime "
-                        "refuse the model",
-                        why == MG_E_TRUNCATED ? "truncated" : "malformed",
-                        where);
+    return mg_ctx_findf(
+        o->ctx, MG_SEV_SUSPICIOUS, "onnx-malformed", (int64_t)off,
+        "the protobuf is %s in %s: onnx.load and onnxruntime "
+        "refuse the model",
+        why == MG_E_TRUNCATED ? "truncated" : "malformed", where);
 }
 
 static void
@@ -110,8 +109,10 @@ note_op(struct onnx *o, const char *domain, const char *op)
 
 /* A TensorProto: where its data lives. */
 static enum mg_status
-tensor(struct onnx *o, const struct mg_pb *parent,
-       const struct mg_pb_field *tf, const char *what)
+tensor(struct onnx *o,
+       const struct mg_pb *parent,
+       const struct mg_pb_field *tf,
+       const char *what)
 {
     struct mg_pb r;
     mg_pb_sub(parent, tf, &r);
@@ -199,8 +200,10 @@ tensor(struct onnx *o, const struct mg_pb *parent,
 
 /* SparseTensorProto {values = 1; indices = 2}. */
 static enum mg_status
-sparse(struct onnx *o, const struct mg_pb *parent,
-       const struct mg_pb_field *sf, const char *what)
+sparse(struct onnx *o,
+       const struct mg_pb *parent,
+       const struct mg_pb_field *sf,
+       const char *what)
 {
     struct mg_pb r;
     struct mg_pb_field f;
@@ -218,8 +221,10 @@ sparse(struct onnx *o, const struct mg_pb *parent,
     return MG_OK;
 }
 
-static enum mg_status graph(struct onnx *o, const struct mg_pb *parent,
-                            const struct mg_pb_field *gf, unsigned depth);
+static enum mg_status graph(struct onnx *o,
+                            const struct mg_pb *parent,
+                            const struct mg_pb_field *gf,
+                            unsigned depth);
 
 static enum mg_status
 nesting(struct onnx *o, unsigned depth, uint64_t off)
@@ -236,8 +241,10 @@ nesting(struct onnx *o, unsigned depth, uint64_t off)
 
 /* AttributeProto: tensors and graphs inside. */
 static enum mg_status
-attribute(struct onnx *o, const struct mg_pb *parent,
-          const struct mg_pb_field *af, unsigned depth)
+attribute(struct onnx *o,
+          const struct mg_pb *parent,
+          const struct mg_pb_field *af,
+          unsigned depth)
 {
     struct mg_pb r;
     struct mg_pb_field f;
@@ -262,8 +269,10 @@ attribute(struct onnx *o, const struct mg_pb *parent,
 
 /* NodeProto: op_type = 4, domain = 7, attribute = 5. */
 static enum mg_status
-node(struct onnx *o, const struct mg_pb *parent,
-     const struct mg_pb_field *nf, unsigned depth)
+node(struct onnx *o,
+     const struct mg_pb *parent,
+     const struct mg_pb_field *nf,
+     unsigned depth)
 {
     struct mg_pb r;
     struct mg_pb_field f;
@@ -298,8 +307,10 @@ node(struct onnx *o, const struct mg_pb *parent,
 
 /* GraphProto: node = 1, initializer = 5, sparse_initializer = 15. */
 static enum mg_status
-graph(struct onnx *o, const struct mg_pb *parent,
-      const struct mg_pb_field *gf, unsigned depth)
+graph(struct onnx *o,
+      const struct mg_pb *parent,
+      const struct mg_pb_field *gf,
+      unsigned depth)
 {
     enum mg_status st = nesting(o, depth, gf->off);
     if (st != MG_OK || o->stop)
@@ -333,7 +344,8 @@ graph(struct onnx *o, const struct mg_pb *parent,
 
 /* FunctionProto: name = 1, node = 7, domain = 10, attribute_proto = 11. */
 static enum mg_status
-function(struct onnx *o, const struct mg_pb *parent,
+function(struct onnx *o,
+         const struct mg_pb *parent,
          const struct mg_pb_field *ff)
 {
     struct mg_pb r;
@@ -398,8 +410,8 @@ report_domains(struct onnx *o)
             custom++;
             char q[260];
             mg_quote(q, sizeof(q), d->ops[j], strlen(d->ops[j]), 60);
-            int w = snprintf(ops + k, sizeof(ops) - k, "%s%s", k ? ", " : "",
-                             q);
+            int w =
+                snprintf(ops + k, sizeof(ops) - k, "%s%s", k ? ", " : "", q);
             if (w > 0 && (size_t)w < sizeof(ops) - k)
                 k += (size_t)w;
         }
@@ -411,10 +423,9 @@ report_domains(struct onnx *o)
                          sizeof(runtime_domains) / sizeof(runtime_domains[0]),
                          d->name);
         enum mg_status st = mg_ctx_findf(
-            o->ctx, rt ? MG_SEV_INFO : MG_SEV_UNKNOWN, "onnx-custom-domain",
-            -1,
-            "%" PRIu64 " nodes use operators of domain \"%s\" (%s%s)%s", d->nodes,
-            dq, ops, d->nops == OPS_PER_DOMAIN ? ", ..." : "",
+            o->ctx, rt ? MG_SEV_INFO : MG_SEV_UNKNOWN, "onnx-custom-domain", -1,
+            "%" PRIu64 " nodes use operators of domain \"%s\" (%s%s)%s",
+            d->nodes, dq, ops, d->nops == OPS_PER_DOMAIN ? ", ..." : "",
             rt ? ": built into onnxruntime"
                : ": implemented outside ONNX, so the runtime must load a "
                  "custom operator library (code) to run them");
@@ -437,12 +448,11 @@ onnx_scan(struct mg_ctx *ctx, struct mg_input *in)
     enum mg_status st =
         mg_input_random(in, ctx->lim->max_member_bytes, &tmp, &buf, &use);
     if (st != MG_OK)
-        return st == MG_E_NOMEM ? st
-                                : mg_ctx_incomplete(
-                                      ctx,
-                                      st == MG_E_LIMIT ? "max-member-bytes"
-                                                       : NULL,
-                                      -1, mg_strerror(st));
+        return st == MG_E_NOMEM
+                   ? st
+                   : mg_ctx_incomplete(
+                         ctx, st == MG_E_LIMIT ? "max-member-bytes" : NULL, -1,
+                         mg_strerror(st));
     struct onnx *o = mg_calloc(1, sizeof(*o));
     if (o == NULL) {
         mg_free(buf);
@@ -534,10 +544,9 @@ onnx_probe(const uint8_t *h, size_t len, uint64_t size)
 {
     (void)size;
     static const uint8_t fields[][2] = {
-        {1, MG_PB_VARINT}, {2, MG_PB_LEN},  {3, MG_PB_LEN},
-        {4, MG_PB_LEN},    {5, MG_PB_VARINT}, {6, MG_PB_LEN},
-        {7, MG_PB_LEN},    {8, MG_PB_LEN},  {14, MG_PB_LEN},
-        {20, MG_PB_LEN},   {25, MG_PB_LEN}, {26, MG_PB_LEN}};
+        {1, MG_PB_VARINT}, {2, MG_PB_LEN},  {3, MG_PB_LEN},  {4, MG_PB_LEN},
+        {5, MG_PB_VARINT}, {6, MG_PB_LEN},  {7, MG_PB_LEN},  {8, MG_PB_LEN},
+        {14, MG_PB_LEN},   {20, MG_PB_LEN}, {25, MG_PB_LEN}, {26, MG_PB_LEN}};
     struct mg_pbx_sniff s;
     if (mg_pbx_sniff(h, len, &s) != 0 || s.n < 2 || s.num[0] != 1 ||
         s.wire[0] != MG_PB_VARINT || s.val[0] == 0 || s.val[0] > 64)

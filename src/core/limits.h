@@ -93,6 +93,11 @@
 #define MG_PROTO_MAX_STRING 4096u
 /* Bytes of a base64 string decoded to look for bytecode or a pickle. */
 #define MG_B64_MAX_DECODE (64u << 20)
+/* libhdf5 runs in a child process (src/formats/keras/h5.c): its
+   wall-clock and CPU seconds when max-seconds is not set, and the address
+   space it may add to what it inherits. */
+#define MG_H5_CHILD_SECONDS 30u
+#define MG_H5_CHILD_MEMORY (1ULL << 30)
 
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */

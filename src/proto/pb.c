@@ -116,9 +116,10 @@ skip_value(struct mg_pb_src *s,
            uint64_t *pos,
            uint64_t end,
            uint8_t wire,
-           uint32_t num)
+           uint32_t num,
+           uint64_t *content_end)
 {
-    uint64_t v;
+    uint64_t v, tagpos = *pos;
     uint32_t stack[MG_PB_MAX_GROUP_DEPTH];
     unsigned depth = 0;
     for (;;) {
@@ -153,6 +154,8 @@ skip_value(struct mg_pb_src *s,
             if (depth == 0 || stack[depth - 1] != num)
                 return MG_E_MALFORMED;
             depth--;
+            if (depth == 0)
+                *content_end = tagpos;
             break;
         default:
             return MG_E_MALFORMED;
@@ -161,6 +164,7 @@ skip_value(struct mg_pb_src *s,
             return st;
         if (depth == 0)
             return MG_OK;
+        tagpos = *pos;
         st = read_tag(s, pos, end, &num, &wire);
         if (st != MG_OK)
             return st;
@@ -206,12 +210,14 @@ mg_pb_next(struct mg_pb *r, struct mg_pb_field *f)
             pos += f->len;
         }
         break;
-    case MG_PB_SGROUP:
+    case MG_PB_SGROUP: {
         f->off = pos;
-        st = skip_value(r->src, &pos, r->end, wire, num);
+        uint64_t cend = pos;
+        st = skip_value(r->src, &pos, r->end, wire, num, &cend);
         if (st == MG_OK)
-            f->len = pos - f->off;
+            f->len = cend - f->off; /* the end-group tag excluded */
         break;
+    }
     case MG_PB_EGROUP:
         /* An end-group outside any group. */
         return MG_E_MALFORMED;

@@ -60,7 +60,8 @@ struct mg_pb_field {
     uint64_t tag_off; /* offset of the tag in the input */
     uint64_t v;       /* VARINT, I64, I32: the value */
     uint64_t off;     /* LEN, SGROUP: where the payload starts */
-    uint64_t len;     /* LEN, SGROUP: its length */
+    uint64_t len;     /* LEN, SGROUP: its length (a group's without its
+                         end-group tag) */
 };
 
 void mg_pb_src_init(struct mg_pb_src *s, struct mg_input *in);

@@ -464,6 +464,7 @@ onnx_scan(struct mg_ctx *ctx, struct mg_input *in)
     struct mg_pb_field f;
     mg_pb_init(&r, &o->src, 0, use->size);
     uint64_t ir = 0;
+    int has_graph = 0;
     char producer[128] = "", opsets[400] = "";
     size_t ol = 0;
     while (!mg_pb_done(&r) && !o->stop && st == MG_OK) {
@@ -477,6 +478,7 @@ onnx_scan(struct mg_ctx *ctx, struct mg_input *in)
         } else if (f.num == 2 && f.wire == MG_PB_LEN) {
             mg_pbx_str(&o->src, &f, producer, sizeof(producer));
         } else if (f.num == 7 && f.wire == MG_PB_LEN) {
+            has_graph = 1;
             st = graph(o, &r, &f, 1);
         } else if (f.num == 8 && f.wire == MG_PB_LEN) {
             /* OperatorSetIdProto {domain = 1; version = 2} */
@@ -521,6 +523,10 @@ onnx_scan(struct mg_ctx *ctx, struct mg_input *in)
             st = function(o, &r, &f);
         }
     }
+    if (st == MG_OK && !has_graph && !o->stop)
+        st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "onnx-malformed", -1,
+                          "the model has no graph: runtimes refuse it (a "
+                          "file cut short, or not really ONNX)");
     if (st == MG_OK)
         st = report_domains(o);
     if (st == MG_OK) {

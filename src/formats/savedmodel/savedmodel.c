@@ -171,7 +171,7 @@ struct sm {
     struct flagged *fl;
     size_t nfl, capfl;
     uint64_t dropped;
-    uint64_t nodes, functions;
+    uint64_t nodes, functions, metagraphs;
     char tfversion[64];
     char tags[128];
 };
@@ -863,9 +863,15 @@ tf_scan(struct mg_ctx *ctx, struct mg_input *in, enum sm_kind kind)
                 st = malformed(s, st, r.pos, "the SavedModel");
                 break;
             }
-            if (f.num == 2 && f.wire == MG_PB_LEN)
+            if (f.num == 2 && f.wire == MG_PB_LEN) {
+                s->metagraphs++;
                 st = metagraph(s, &r, &f);
+            }
         }
+        if (s->pass == 1 && st == MG_OK && s->metagraphs == 0 && !s->stop)
+            st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "tf-malformed", -1,
+                              "the SavedModel has no meta graph: TensorFlow "
+                              "refuses it (a file cut short?)");
     }
     if (st == MG_OK)
         st = report_ops(s);

@@ -97,7 +97,7 @@
    wall-clock and CPU seconds when max-seconds is not set, and the address
    space it may add to what it inherits. */
 #define MG_H5_CHILD_SECONDS 30u
-#define MG_H5_CHILD_MEMORY (1ULL << 30)
+#define MG_H5_CHILD_MEMORY  (1ULL << 30)
 
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */

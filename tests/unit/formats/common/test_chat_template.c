@@ -197,11 +197,10 @@ test_quote_is_the_block(void **state)
     assert_int_equal(w.qlen, strlen("{{ x.__class__ }}"));
     /* a long block is quoted near the offending name */
     char big[2000];
-    memset(big, 0, sizeof(big));
-    strcat(big, "{{ messages");
+    size_t k = (size_t)snprintf(big, sizeof(big), "{{ messages");
     for (int i = 0; i < 100; i++)
-        strcat(big, " ~ 'abcdefghij'");
-    strcat(big, " ~ x.__globals__ }}");
+        k += (size_t)snprintf(big + k, sizeof(big) - k, " ~ 'abcdefghij'");
+    snprintf(big + k, sizeof(big) - k, " ~ x.__globals__ }}");
     assert_int_equal(mg_tmpl_scan(big, strlen(big), where_cb, &w), MG_OK);
     assert_true(w.qoff > 100);
     assert_true(strstr(big + w.qoff, "__globals__") != NULL);

@@ -19,7 +19,8 @@ static const struct fx_expect table[] = {
     {"mal_external_windows.onnx", MG_VERDICT_DANGEROUS, "onnx-external-data",
      "climbs out of the model folder"},
     {"mal_external_in_subgraph.onnx", MG_VERDICT_DANGEROUS,
-     "onnx-external-data", "attribute tensor \"C\" reads its data from "
+     "onnx-external-data",
+     "attribute tensor \"C\" reads its data from "
      "\"/proc/self/environ\""},
     {"sus_external_not_marked.onnx", MG_VERDICT_SUSPICIOUS,
      "onnx-external-data", "data_location is not EXTERNAL"},

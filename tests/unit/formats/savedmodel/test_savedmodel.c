@@ -18,8 +18,7 @@ static const struct fx_expect table[] = {
      "content:output:0 = \"echo hi\""},
     {"mal_read_file_const.pb", MG_VERDICT_DANGEROUS, "tf-op",
      "= \"/etc/passwd\""},
-    {"sus_read_file_input.pb", MG_VERDICT_SUSPICIOUS, "tf-op",
-     "op ReadFile"},
+    {"sus_read_file_input.pb", MG_VERDICT_SUSPICIOUS, "tf-op", "op ReadFile"},
     {"sus_matching_files.pb", MG_VERDICT_SUSPICIOUS, "tf-op",
      "op MatchingFiles (node \"MatchingFiles\" in the graph) reads or lists "
      "files: input pattern = \"data/*.txt\""},

@@ -50,7 +50,10 @@ globals)
 generated)
     py=/usr/bin/python3
     $py tools/gen_policy_tables.py --check &&
-        $py tests/fixtures/gen/make_pickles.py --check
+        $py tests/fixtures/gen/make_pickles.py --check &&
+        for g in safetensors gguf keras tf; do
+            $py tests/fixtures/gen/make_$g.py --check || exit 1
+        done
     ;;
 man)
     command -v mandoc >/dev/null || { echo "mandoc missing"; exit 1; }

@@ -772,13 +772,18 @@ h5_scan(struct mg_ctx *ctx, struct mg_input *in)
              WTERMSIG(r.status) == SIGXCPU)
         st = mg_ctx_incomplete(ctx, "max-seconds", -1,
                                "libhdf5 used up its CPU time");
-    else if (st == MG_OK && WIFSIGNALED(r.status))
+    else if (st == MG_OK && !done &&
+             (WIFSIGNALED(r.status) ||
+              (WIFEXITED(r.status) && WEXITSTATUS(r.status) != 0)))
+        /* a signal, or a sanitizer's exit status in instrumented builds */
         st = mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "h5-malformed", -1,
-                          "libhdf5 crashed (signal %d) reading this file: "
-                          "h5py and Keras would crash on it too, which a "
-                          "crafted file uses to attack the loader; what was "
-                          "read before the crash is reported",
-                          WTERMSIG(r.status));
+                          "libhdf5 crashed (%s %d) reading this file: h5py "
+                          "and Keras would crash on it too, which a crafted "
+                          "file uses to attack the loader; what was read "
+                          "before the crash is reported",
+                          WIFSIGNALED(r.status) ? "signal" : "exit status",
+                          WIFSIGNALED(r.status) ? WTERMSIG(r.status)
+                                                : WEXITSTATUS(r.status));
     else if (st == MG_OK && !done)
         st = mg_ctx_incomplete(ctx, NULL, -1,
                                "the HDF5 reader process stopped early");

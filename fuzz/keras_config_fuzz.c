@@ -1,14 +1,8 @@
 /* Fuzz target: the Keras config scanner called directly (whatever the
    input looks like: no sniffing in the way), with the policy, nested
    pickle scans and every finding path; small JSON limits. */
-#include <stddef.h>
-#include <stdint.h>
-
-#include "core/ctx.h"
-#include "core/report.h"
+#include "fmt_fuzz.h"
 #include "formats/keras/keras.h"
-#include "modelgate/modelgate.h"
-#include "pickle/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -16,10 +10,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct mg_options o;
-    mg_options_init(&o);
-    o.limits.max_json_depth = 32;
-    o.limits.max_json_values = 20000;
-    o.limits.max_header_bytes = 1 << 20;
+    fmt_fuzz_limits(&o);
     struct mg_report *rep = mg_report_new("fuzz", 1000);
     if (rep == NULL)
         return 0;

@@ -1,12 +1,10 @@
 /* Fuzz target: the protobuf wire decoder on its own (every length-
-   delimited field tried as a nested message, depth-bounded), then the
-   whole scan (ONNX, SavedModel, GraphDef, keras_metadata.pb probes). */
-#include <stddef.h>
-#include <stdint.h>
+   delimited field tried as a nested message, depth-bounded), then each
+   protobuf format's scanner called directly: ONNX, SavedModel, GraphDef,
+   keras_metadata.pb. */
 #include <stdlib.h>
 
-#include "core/input.h"
-#include "modelgate/modelgate.h"
+#include "fmt_fuzz.h"
 #include "proto/pb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,18 +42,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     walk(&s, &r, 0);
     struct mg_pbx_sniff sn;
     (void)mg_pbx_sniff(data, size < 4096 ? size : 4096, &sn);
-
-    struct mg_options o;
-    mg_options_init(&o);
-    o.report_info = 1;
-    o.limits.max_seconds = 10;
-    struct mg_scanner *sc = NULL;
-    if (mg_scanner_new(&o, &sc) == MG_OK) {
-        struct mg_report *rep = NULL;
-        if (mg_scan_buffer(sc, data, size, "fuzz", &rep) == MG_OK)
-            (void)mg_report_verdict(rep);
-        mg_report_free(rep);
-    }
-    mg_scanner_free(sc);
+    fmt_fuzz_scan(&mg_format_onnx, data, size);
+    fmt_fuzz_scan(&mg_format_tf_savedmodel, data, size);
+    fmt_fuzz_scan(&mg_format_tf_graphdef, data, size);
+    fmt_fuzz_scan(&mg_format_keras_metadata, data, size);
     return 0;
 }

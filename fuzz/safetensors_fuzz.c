@@ -1,12 +1,10 @@
-/* Fuzz target: safetensors through the whole-scan entry point. Odd-sized
-   inputs get their 8-byte header length rewritten to end at the last '}'
-   so that mutations reach the header checks instead of the length check. */
-#include <stddef.h>
-#include <stdint.h>
+/* Fuzz target: the safetensors scanner, called directly. Odd-sized inputs
+   get their 8-byte header length rewritten to end at the last '}' so that
+   mutations reach the header checks instead of the length check. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "modelgate/modelgate.h"
+#include "fmt_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,19 +23,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < 8; i++)
             copy[i] = (uint8_t)(n >> (8 * i));
     }
-    struct mg_options o;
-    mg_options_init(&o);
-    o.report_info = 1;
-    o.limits.max_json_values = 100000;
-    o.limits.max_seconds = 10;
-    struct mg_scanner *sc = NULL;
-    if (mg_scanner_new(&o, &sc) == MG_OK) {
-        struct mg_report *r = NULL;
-        if (mg_scan_buffer(sc, copy, size, "fuzz", &r) == MG_OK)
-            (void)mg_report_verdict(r);
-        mg_report_free(r);
-    }
-    mg_scanner_free(sc);
+    fmt_fuzz_scan(&mg_format_safetensors, copy, size);
     free(copy);
     return 0;
 }

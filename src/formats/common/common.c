@@ -1,8 +1,11 @@
 #include "formats/common/common.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/limits.h"
 #include "io/ckd.h"
 
 /* Length of a valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
@@ -313,4 +316,109 @@ mg_input_peek(struct mg_input *in, uint64_t off, void *buf, size_t n)
     if (mg_input_read(in, off, buf, n) != MG_OK)
         return 0;
     return n;
+}
+
+int
+mg_fmt_random(struct mg_ctx *ctx,
+              struct mg_input *in,
+              uint64_t max,
+              struct mg_input *tmp,
+              uint8_t **buf,
+              struct mg_input **use,
+              enum mg_status *st)
+{
+    *st = mg_input_random(in, max, tmp, buf, use);
+    if (*st == MG_OK)
+        return 1;
+    if (*st != MG_E_NOMEM)
+        *st = mg_ctx_incomplete(ctx,
+                                *st == MG_E_LIMIT
+                                    ? (max == ctx->lim->max_header_bytes
+                                           ? "max-header-bytes"
+                                           : "max-member-bytes")
+                                    : NULL,
+                                -1, mg_strerror(*st));
+    return 0;
+}
+
+enum mg_status
+mg_fmt_vcapped(struct mg_ctx *ctx,
+               unsigned *count,
+               enum mg_severity sev,
+               const char *rule,
+               int64_t off,
+               const char *fmt,
+               va_list ap)
+{
+    if (*count < UINT32_MAX)
+        (*count)++;
+    if (*count > MG_FORMAT_MAX_REPORTS)
+        return MG_OK;
+    char msg[900];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    return mg_ctx_findf(ctx, sev, rule, off, "%s", msg);
+}
+
+enum mg_status
+mg_fmt_capped(struct mg_ctx *ctx,
+              unsigned *count,
+              enum mg_severity sev,
+              const char *rule,
+              int64_t off,
+              const char *fmt,
+              ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum mg_status st = mg_fmt_vcapped(ctx, count, sev, rule, off, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+enum mg_status
+mg_fmt_capped_rest(struct mg_ctx *ctx,
+                   const unsigned *counts,
+                   const char *const *rules,
+                   size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (counts[k] <= MG_FORMAT_MAX_REPORTS)
+            continue;
+        enum mg_status st =
+            mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, rules[k], -1,
+                         "%u more findings of this kind were not listed",
+                         counts[k] - MG_FORMAT_MAX_REPORTS);
+        if (st != MG_OK)
+            return st;
+    }
+    return MG_OK;
+}
+
+enum mg_status
+mg_fmt_pb_damage(struct mg_ctx *ctx,
+                 int *stop,
+                 const char *rule,
+                 enum mg_status why,
+                 uint64_t off,
+                 const char *where,
+                 const char *refusers)
+{
+    if (*stop)
+        return MG_OK;
+    *stop = 1;
+    if (why != MG_E_MALFORMED && why != MG_E_TRUNCATED)
+        return mg_ctx_incomplete(ctx, NULL, (int64_t)off, mg_strerror(why));
+    return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, rule, (int64_t)off,
+                        "the protobuf is %s in %s: %s",
+                        why == MG_E_TRUNCATED ? "truncated" : "malformed",
+                        where, refusers);
+}
+
+int
+mg_fmt_tick(struct mg_ctx *ctx, uint64_t *n, uint64_t off, enum mg_status *st)
+{
+    if ((++*n & 0x3FFF) != 0 || !mg_ctx_expired(ctx))
+        return 0;
+    *st = mg_ctx_incomplete(ctx, "max-seconds", (int64_t)off, NULL);
+    return 1;
 }

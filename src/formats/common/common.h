@@ -10,6 +10,7 @@
 #error "private header"
 #endif
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,62 @@ enum mg_status mg_input_random(struct mg_input *in,
                                struct mg_input *tmp,
                                uint8_t **buf,
                                struct mg_input **use);
+
+/*
+ * mg_input_random() for a format scan: 1 when *use is ready (free *buf
+ * afterwards); 0 when not, the problem already reported (a limit, an I/O
+ * error) and *st what the scan returns.
+ */
+int mg_fmt_random(struct mg_ctx *ctx,
+                  struct mg_input *in,
+                  uint64_t max,
+                  struct mg_input *tmp,
+                  uint8_t **buf,
+                  struct mg_input **use,
+                  enum mg_status *st);
+
+/*
+ * A finding of one kind, listed while *count (incremented here) stays
+ * within MG_FORMAT_MAX_REPORTS, counted after that; mg_fmt_capped_rest()
+ * reports how many of each kind were only counted.
+ */
+__attribute__((format(printf, 6, 7))) enum mg_status
+mg_fmt_capped(struct mg_ctx *ctx,
+              unsigned *count,
+              enum mg_severity sev,
+              const char *rule,
+              int64_t off,
+              const char *fmt,
+              ...);
+enum mg_status mg_fmt_vcapped(struct mg_ctx *ctx,
+                              unsigned *count,
+                              enum mg_severity sev,
+                              const char *rule,
+                              int64_t off,
+                              const char *fmt,
+                              va_list ap);
+enum mg_status mg_fmt_capped_rest(struct mg_ctx *ctx,
+                                  const unsigned *counts,
+                                  const char *const *rules,
+                                  size_t n);
+
+/*
+ * A protobuf that cannot be read any further (why: MG_E_MALFORMED or
+ * MG_E_TRUNCATED: a finding of rule, saying who refuses it; other
+ * statuses: incomplete). Sets *stop; reports only the first time.
+ */
+enum mg_status mg_fmt_pb_damage(struct mg_ctx *ctx,
+                                int *stop,
+                                const char *rule,
+                                enum mg_status why,
+                                uint64_t off,
+                                const char *where,
+                                const char *refusers);
+
+/* Call in long loops: every 16384th call checks the time budget; 1 when
+   it ran out (reported as a max-seconds limit, *st the status). */
+int
+mg_fmt_tick(struct mg_ctx *ctx, uint64_t *n, uint64_t off, enum mg_status *st);
 
 /* Read [off, off+n) into a new buffer (n <= cap); MG_E_TRUNCATED when the
    input is shorter. *out is mg_free'd by the caller. */

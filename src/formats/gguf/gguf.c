@@ -127,16 +127,13 @@ enum {
 __attribute__((format(printf, 4, 5))) static enum mg_status
 report(struct gg *g, enum gg_kind kind, int64_t off, const char *fmt, ...)
 {
-    g->reports[kind]++;
-    if (g->reports[kind] > MG_FORMAT_MAX_REPORTS)
-        return MG_OK;
-    char msg[900];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    enum mg_status st =
+        mg_fmt_vcapped(g->ctx, &g->reports[kind], MG_SEV_SUSPICIOUS,
+                       gg_rules[kind], off, fmt, ap);
     va_end(ap);
-    return mg_ctx_findf(g->ctx, MG_SEV_SUSPICIOUS, gg_rules[kind], off, "%s",
-                        msg);
+    return st;
 }
 
 static uint64_t
@@ -707,22 +704,6 @@ check_tensors(struct gg *g, struct tensor *t, size_t n, uint64_t data_start)
 }
 
 static enum mg_status
-report_counts(struct gg *g)
-{
-    for (int k = 0; k < K_NKINDS; k++) {
-        if (g->reports[k] <= MG_FORMAT_MAX_REPORTS)
-            continue;
-        enum mg_status st =
-            mg_ctx_findf(g->ctx, MG_SEV_SUSPICIOUS, gg_rules[k], -1,
-                         "%u more findings of this kind were not listed",
-                         g->reports[k] - MG_FORMAT_MAX_REPORTS);
-        if (st != MG_OK)
-            return st;
-    }
-    return MG_OK;
-}
-
-static enum mg_status
 gguf_body(struct gg *g)
 {
     struct mg_ctx *ctx = g->ctx;
@@ -806,14 +787,10 @@ gguf_scan(struct mg_ctx *ctx, struct mg_input *in)
 {
     struct mg_input tmp, *use;
     uint8_t *buf = NULL;
-    enum mg_status st =
-        mg_input_random(in, ctx->lim->max_member_bytes, &tmp, &buf, &use);
-    if (st != MG_OK)
-        return st == MG_E_NOMEM
-                   ? st
-                   : mg_ctx_incomplete(
-                         ctx, st == MG_E_LIMIT ? "max-member-bytes" : NULL, -1,
-                         mg_strerror(st));
+    enum mg_status st;
+    if (!mg_fmt_random(ctx, in, ctx->lim->max_member_bytes, &tmp, &buf, &use,
+                       &st))
+        return st;
     struct gg g;
     memset(&g, 0, sizeof(g));
     g.ctx = ctx;
@@ -850,7 +827,7 @@ gguf_scan(struct mg_ctx *ctx, struct mg_input *in)
         st = gguf_body(&g);
     }
     if (st == MG_OK)
-        st = report_counts(&g);
+        st = mg_fmt_capped_rest(ctx, g.reports, gg_rules, K_NKINDS);
 out:
     mg_stream_fini(&g.s);
     mg_free(g.keys);

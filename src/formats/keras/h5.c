@@ -733,14 +733,10 @@ h5_scan(struct mg_ctx *ctx, struct mg_input *in)
 {
     struct mg_input tmp, *use;
     uint8_t *buf = NULL;
-    enum mg_status st =
-        mg_input_random(in, ctx->lim->max_member_bytes, &tmp, &buf, &use);
-    if (st != MG_OK)
-        return st == MG_E_NOMEM
-                   ? st
-                   : mg_ctx_incomplete(
-                         ctx, st == MG_E_LIMIT ? "max-member-bytes" : NULL, -1,
-                         mg_strerror(st));
+    enum mg_status st;
+    if (!mg_fmt_random(ctx, in, ctx->lim->max_member_bytes, &tmp, &buf, &use,
+                       &st))
+        return st;
     unsigned seconds = MG_H5_CHILD_SECONDS;
     if (ctx->lim->max_seconds > 0 && ctx->lim->max_seconds < seconds)
         seconds = (unsigned)ctx->lim->max_seconds;

@@ -540,24 +540,26 @@ judge_object(struct kc *k, uint32_t obj)
     /* A registered custom object from outside the family (the module
        judgement above covers the import itself). */
     const char *gt = rl ? memchr(reg, '>', rl) : NULL;
+    const char *custom = NULL;
+    size_t customl = 0;
+    uint32_t where = cn;
     if (gt != NULL && !is_family(reg, (size_t)(gt - reg)) &&
         (ml == 0 || is_family(mod, ml))) {
-        char q[MG_QUOTE_BYTES * 4 + 8];
-        mg_quote(q, sizeof(q), reg, rl, MG_QUOTE_BYTES);
-        return find(k, MG_SEV_UNKNOWN, "keras-custom-object", rn,
-                    "custom object \"%s\" is code the loading program must "
-                    "register (custom_objects or an import)",
-                    q);
+        custom = reg;
+        customl = rl;
+        where = rn;
+    } else if (ml == 0 && gt == NULL && memchr(cls, '>', cl) != NULL) {
+        custom = cls; /* Keras 2: "package>Name" as the class name */
+        customl = cl;
     }
-    if (ml == 0 && gt == NULL && memchr(cls, '>', cl) != NULL) {
-        char q[MG_QUOTE_BYTES * 4 + 8];
-        mg_quote(q, sizeof(q), cls, cl, MG_QUOTE_BYTES);
-        return find(k, MG_SEV_UNKNOWN, "keras-custom-object", cn,
-                    "custom object \"%s\" is code the loading program must "
-                    "register (custom_objects or an import)",
-                    q);
-    }
-    return MG_OK;
+    if (custom == NULL)
+        return MG_OK;
+    char q[MG_QUOTE_BYTES * 4 + 8];
+    mg_quote(q, sizeof(q), custom, customl, MG_QUOTE_BYTES);
+    return find(k, MG_SEV_UNKNOWN, "keras-custom-object", where,
+                "custom object \"%s\" is code the loading program must "
+                "register (custom_objects or an import)",
+                q);
 }
 
 /* Strings that carry a pickle (latin-1 text, or base64) or bytecode. */
@@ -813,14 +815,10 @@ keras_scan(struct mg_ctx *ctx, struct mg_input *in)
                                  "Keras JSON document");
     struct mg_input tmp, *use;
     uint8_t *buf = NULL;
-    enum mg_status st =
-        mg_input_random(in, ctx->lim->max_header_bytes, &tmp, &buf, &use);
-    if (st != MG_OK)
-        return st == MG_E_NOMEM
-                   ? st
-                   : mg_ctx_incomplete(
-                         ctx, st == MG_E_LIMIT ? "max-header-bytes" : NULL, 0,
-                         mg_strerror(st));
+    enum mg_status st;
+    if (!mg_fmt_random(ctx, in, ctx->lim->max_header_bytes, &tmp, &buf, &use,
+                       &st))
+        return st;
     if (buf == NULL) {
         /* random access but not in memory: read it whole */
         st = mg_input_dup(in, 0, (size_t)in->size, &buf);

@@ -72,16 +72,8 @@ in_list(const char *const *l, size_t n, const char *s)
 static enum mg_status
 malformed(struct onnx *o, enum mg_status why, uint64_t off, const char *where)
 {
-    if (o->stop)
-        return MG_OK;
-    o->stop = 1;
-    if (why != MG_E_MALFORMED && why != MG_E_TRUNCATED)
-        return mg_ctx_incomplete(o->ctx, NULL, (int64_t)off, mg_strerror(why));
-    return mg_ctx_findf(
-        o->ctx, MG_SEV_SUSPICIOUS, "onnx-malformed", (int64_t)off,
-        "the protobuf is %s in %s: onnx.load and onnxruntime "
-        "refuse the model",
-        why == MG_E_TRUNCATED ? "truncated" : "malformed", where);
+    return mg_fmt_pb_damage(o->ctx, &o->stop, "onnx-malformed", why, off, where,
+                            "onnx.load and onnxruntime refuse the model");
 }
 
 static void
@@ -333,10 +325,9 @@ graph(struct onnx *o,
             st = sparse(o, &r, &f, "sparse initializer");
         if (st != MG_OK)
             return st;
-        if ((++n & 0x3FFF) == 0 && mg_ctx_expired(o->ctx)) {
+        if (mg_fmt_tick(o->ctx, &n, r.pos, &st)) {
             o->stop = 1;
-            return mg_ctx_incomplete(o->ctx, "max-seconds", (int64_t)r.pos,
-                                     NULL);
+            return st;
         }
     }
     return MG_OK;
@@ -445,14 +436,10 @@ onnx_scan(struct mg_ctx *ctx, struct mg_input *in)
 {
     struct mg_input tmp, *use;
     uint8_t *buf = NULL;
-    enum mg_status st =
-        mg_input_random(in, ctx->lim->max_member_bytes, &tmp, &buf, &use);
-    if (st != MG_OK)
-        return st == MG_E_NOMEM
-                   ? st
-                   : mg_ctx_incomplete(
-                         ctx, st == MG_E_LIMIT ? "max-member-bytes" : NULL, -1,
-                         mg_strerror(st));
+    enum mg_status st;
+    if (!mg_fmt_random(ctx, in, ctx->lim->max_member_bytes, &tmp, &buf, &use,
+                       &st))
+        return st;
     struct onnx *o = mg_calloc(1, sizeof(*o));
     if (o == NULL) {
         mg_free(buf);

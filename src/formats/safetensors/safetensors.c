@@ -75,18 +75,13 @@ key_text(struct st *s, uint32_t key, char *buf, size_t cap)
 __attribute__((format(printf, 4, 5))) static enum mg_status
 report(struct st *s, enum st_kind kind, int64_t off, const char *fmt, ...)
 {
-    if (s->reports[kind] >= MG_FORMAT_MAX_REPORTS) {
-        s->reports[kind]++;
-        return MG_OK;
-    }
-    s->reports[kind]++;
-    char msg[900];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    enum mg_status st =
+        mg_fmt_vcapped(s->ctx, &s->reports[kind], MG_SEV_SUSPICIOUS,
+                       st_rules[kind], off, fmt, ap);
     va_end(ap);
-    return mg_ctx_findf(s->ctx, MG_SEV_SUSPICIOUS, st_rules[kind], off, "%s",
-                        msg);
+    return st;
 }
 
 /* Offset in the input of JSON node i (the header starts at byte 8). */
@@ -330,23 +325,6 @@ check_layout(struct st *s, struct span *sp, size_t n, uint64_t data_len)
     return st;
 }
 
-/* Summaries for the findings that were only counted. */
-static enum mg_status
-report_counts(struct st *s)
-{
-    for (int k = 0; k < K_NKINDS; k++) {
-        if (s->reports[k] <= MG_FORMAT_MAX_REPORTS)
-            continue;
-        enum mg_status st =
-            mg_ctx_findf(s->ctx, MG_SEV_SUSPICIOUS, st_rules[k], -1,
-                         "%u more findings of this kind were not listed",
-                         s->reports[k] - MG_FORMAT_MAX_REPORTS);
-        if (st != MG_OK)
-            return st;
-    }
-    return MG_OK;
-}
-
 static enum mg_status
 scan_header(struct st *s, const char *hdr, size_t n, uint64_t data_len)
 {
@@ -415,7 +393,7 @@ scan_header(struct st *s, const char *hdr, size_t n, uint64_t data_len)
         st = check_layout(s, spans, nspans, data_len);
     mg_free(spans);
     if (st == MG_OK)
-        st = report_counts(s);
+        st = mg_fmt_capped_rest(ctx, s->reports, st_rules, K_NKINDS);
     if (st == MG_OK)
         st = mg_ctx_findf(
             ctx, MG_SEV_INFO, "safetensors-summary", -1,
@@ -434,14 +412,10 @@ safetensors_scan(struct mg_ctx *ctx, struct mg_input *in)
         /* A stream: the header is at the front, the rest only counted. */
         struct mg_input tmp, *use;
         uint8_t *buf = NULL;
-        enum mg_status st =
-            mg_input_random(in, ctx->lim->max_member_bytes, &tmp, &buf, &use);
-        if (st != MG_OK)
-            return st == MG_E_NOMEM
-                       ? st
-                       : mg_ctx_incomplete(
-                             ctx, st == MG_E_LIMIT ? "max-member-bytes" : NULL,
-                             -1, mg_strerror(st));
+        enum mg_status st;
+        if (!mg_fmt_random(ctx, in, ctx->lim->max_member_bytes, &tmp, &buf,
+                           &use, &st))
+            return st;
         st = safetensors_scan(ctx, use);
         mg_free(buf);
         return st;

@@ -179,17 +179,12 @@ struct sm {
 static enum mg_status
 malformed(struct sm *s, enum mg_status why, uint64_t off, const char *where)
 {
-    if (s->stop)
+    if (s->pass == 2) { /* reported by the first pass */
+        s->stop = 1;
         return MG_OK;
-    s->stop = 1;
-    if (s->pass == 2)
-        return MG_OK;
-    if (why != MG_E_MALFORMED && why != MG_E_TRUNCATED)
-        return mg_ctx_incomplete(s->ctx, NULL, (int64_t)off, mg_strerror(why));
-    return mg_ctx_findf(s->ctx, MG_SEV_SUSPICIOUS, "tf-malformed", (int64_t)off,
-                        "the protobuf is %s in %s: TensorFlow refuses it",
-                        why == MG_E_TRUNCATED ? "truncated" : "malformed",
-                        where);
+    }
+    return mg_fmt_pb_damage(s->ctx, &s->stop, "tf-malformed", why, off, where,
+                            "TensorFlow refuses it");
 }
 
 static int
@@ -429,10 +424,9 @@ functiondef(struct sm *s,
             if (st != MG_OK)
                 return st;
         }
-        if ((++n & 0x3FFF) == 0 && mg_ctx_expired(s->ctx)) {
+        if (mg_fmt_tick(s->ctx, &n, r.pos, &st)) {
             s->stop = 1;
-            return mg_ctx_incomplete(s->ctx, "max-seconds", (int64_t)r.pos,
-                                     NULL);
+            return st;
         }
     }
     return MG_OK;
@@ -479,10 +473,9 @@ graphdef(struct sm *s, struct mg_pb *r)
         }
         if (st != MG_OK)
             return st;
-        if ((++n & 0x3FFF) == 0 && mg_ctx_expired(s->ctx)) {
+        if (mg_fmt_tick(s->ctx, &n, r->pos, &st)) {
             s->stop = 1;
-            return mg_ctx_incomplete(s->ctx, "max-seconds", (int64_t)r->pos,
-                                     NULL);
+            return st;
         }
     }
     return MG_OK;
@@ -826,14 +819,10 @@ tf_scan(struct mg_ctx *ctx, struct mg_input *in, enum sm_kind kind)
 {
     struct mg_input tmp, *use;
     uint8_t *buf = NULL;
-    enum mg_status st =
-        mg_input_random(in, ctx->lim->max_member_bytes, &tmp, &buf, &use);
-    if (st != MG_OK)
-        return st == MG_E_NOMEM
-                   ? st
-                   : mg_ctx_incomplete(
-                         ctx, st == MG_E_LIMIT ? "max-member-bytes" : NULL, -1,
-                         mg_strerror(st));
+    enum mg_status st;
+    if (!mg_fmt_random(ctx, in, ctx->lim->max_member_bytes, &tmp, &buf, &use,
+                       &st))
+        return st;
     struct sm *s = mg_calloc(1, sizeof(*s));
     if (s == NULL) {
         mg_free(buf);

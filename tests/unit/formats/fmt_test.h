@@ -101,6 +101,25 @@ fx_flips_opts(const char *rel, size_t step, const struct mg_options *opt)
     free(b);
 }
 
+/* A fixture scanned with one limit set to value: the scan is incomplete
+   (verdict error) and the limit is named. */
+#define FX_LIMIT(rel, field, value, name)                                \
+    do {                                                                 \
+        size_t fx_len_;                                                  \
+        unsigned char *fx_b_ = mgt_fixture((rel), &fx_len_);             \
+        struct mg_options fx_o_;                                         \
+        mg_options_init(&fx_o_);                                         \
+        fx_o_.limits.field = (value);                                    \
+        struct mg_report *fx_r_ = mgt_scan_opts(fx_b_, fx_len_, &fx_o_); \
+        assert_verdict(fx_r_, MG_VERDICT_ERROR);                         \
+        if (fx_find(fx_r_, "limit", (name)) == NULL) {                   \
+            mgt_dump(fx_r_);                                             \
+            fail_msg("%s: no limit %s", (rel), (name));                  \
+        }                                                                \
+        mg_report_free(fx_r_);                                           \
+        free(fx_b_);                                                     \
+    } while (0)
+
 static inline void
 fx_flips(const char *rel, size_t step)
 {

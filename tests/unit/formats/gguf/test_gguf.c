@@ -82,28 +82,11 @@ static void
 test_limits(void **state)
 {
     (void)state;
-    size_t len;
-    unsigned char *b = mgt_fixture("gguf/ok_chatml_v3.gguf", &len);
-    struct mg_options o;
-    mg_options_init(&o);
-    o.limits.max_header_bytes = 200;
-    struct mg_report *r = mgt_scan_opts(b, len, &o);
-    assert_verdict(r, MG_VERDICT_ERROR);
-    assert_non_null(fx_find(r, "limit", "max-header-bytes"));
-    mg_report_free(r);
-    mg_options_init(&o);
-    o.limits.max_tensors = 2;
-    r = mgt_scan_opts(b, len, &o);
-    assert_verdict(r, MG_VERDICT_ERROR);
-    assert_non_null(fx_find(r, "limit", "max-tensors"));
-    mg_report_free(r);
-    mg_options_init(&o);
-    o.limits.max_nesting = 1; /* test.nested is an array of arrays */
-    r = mgt_scan_opts(b, len, &o);
-    assert_verdict(r, MG_VERDICT_ERROR);
-    assert_non_null(fx_find(r, "limit", "max-nesting"));
-    mg_report_free(r);
-    free(b);
+    FX_LIMIT("gguf/ok_chatml_v3.gguf", max_header_bytes, 200,
+             "max-header-bytes");
+    FX_LIMIT("gguf/ok_chatml_v3.gguf", max_tensors, 2, "max-tensors");
+    /* test.nested is an array of arrays */
+    FX_LIMIT("gguf/ok_chatml_v3.gguf", max_nesting, 1, "max-nesting");
 }
 
 /* The template is judged even when it is the last thing the header

@@ -125,31 +125,12 @@ static void
 test_limits(void **state)
 {
     (void)state;
-    size_t len;
-    unsigned char *b = mgt_fixture("keras/mal_lambda_keras3.json", &len);
-    struct mg_options o;
-    mg_options_init(&o);
-    o.limits.max_json_values = 10;
-    struct mg_report *r = mgt_scan_opts(b, len, &o);
-    assert_verdict(r, MG_VERDICT_ERROR);
-    assert_non_null(fx_find(r, "limit", "max-json-values"));
-    mg_report_free(r);
-    mg_options_init(&o);
-    o.limits.max_header_bytes = 100;
-    r = mgt_scan_opts(b, len, &o);
-    assert_verdict(r, MG_VERDICT_ERROR);
-    assert_non_null(fx_find(r, "limit", "max-header-bytes"));
-    mg_report_free(r);
-    free(b);
+    FX_LIMIT("keras/mal_lambda_keras3.json", max_json_values, 10,
+             "max-json-values");
+    FX_LIMIT("keras/mal_lambda_keras3.json", max_header_bytes, 100,
+             "max-header-bytes");
     /* groups of an HDF5 file count against max-members */
-    b = mgt_fixture("h5/ok_weights_only.h5", &len);
-    mg_options_init(&o);
-    o.limits.max_members = 2;
-    r = mgt_scan_opts(b, len, &o);
-    assert_verdict(r, MG_VERDICT_ERROR);
-    assert_non_null(fx_find(r, "limit", "max-members"));
-    mg_report_free(r);
-    free(b);
+    FX_LIMIT("h5/ok_weights_only.h5", max_members, 2, "max-members");
 }
 
 /* libhdf5 1.10 crashes on one of these files and loops on the other

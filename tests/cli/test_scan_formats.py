@@ -19,6 +19,7 @@ FORMAT_DIRS = {
     "h5": {"hdf5"},
     "onnx": {"onnx"},
     "tf": {"tf-savedmodel", "tf-graphdef", "keras-metadata-pb"},
+    "hf": {"hf-tokenizer-config", "jinja-template"},
 }
 
 PREFIX = {"ok_": "safe", "unk_": "unknown", "sus_": "suspicious",

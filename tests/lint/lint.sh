@@ -51,7 +51,7 @@ generated)
     py=/usr/bin/python3
     $py tools/gen_policy_tables.py --check &&
         $py tests/fixtures/gen/make_pickles.py --check &&
-        for g in safetensors gguf keras tf; do
+        for g in safetensors gguf keras tf hf; do
             $py tests/fixtures/gen/make_$g.py --check || exit 1
         done
     ;;

@@ -18,7 +18,8 @@ FORMAT_DIRS = {
     "keras": {"keras-json"},
     "h5": {"hdf5"},
     "onnx": {"onnx"},
-    "tf": {"tf-savedmodel", "tf-graphdef", "keras-metadata-pb"},
+    "tf": {"tf-savedmodel", "tf-graphdef", "keras-metadata-pb",
+           "tf-fingerprint"},
     "hf": {"hf-tokenizer-config", "jinja-template"},
 }
 
@@ -192,6 +193,8 @@ def test_savedmodel_folder(tmp_path):
         open(os.path.join(tf, "ok_saved_model.pb"), "rb").read())
     (m / "keras_metadata.pb").write_bytes(
         open(os.path.join(tf, "mal_keras_metadata_lambda.pb"), "rb").read())
+    (m / "fingerprint.pb").write_bytes(
+        open(os.path.join(tf, "ok_fingerprint.pb"), "rb").read())
     (m / "variables" / "variables.index").write_bytes(b"\0" * 64)
     (m / "assets" / "vocab.txt").write_text("a\nb\n")
     rc, doc = scan_json(str(m))
@@ -199,6 +202,8 @@ def test_savedmodel_folder(tmp_path):
     assert by["saved_model.pb"]["verdict"] == "safe"
     assert by["saved_model.pb"]["format"] == "tf-savedmodel"
     assert by["keras_metadata.pb"]["verdict"] == "dangerous"
+    assert by["fingerprint.pb"]["format"] == "tf-fingerprint"
+    assert by["fingerprint.pb"]["verdict"] == "safe"
     assert rc == 1
 
 

@@ -965,6 +965,38 @@ keras_metadata_probe(const uint8_t *h, size_t len, uint64_t size)
     return 0;
 }
 
+/* fingerprint.pb (FingerprintDef, TensorFlow 2.12+): hashes as varints
+   (fields 1 to 5), a version message and an id; nothing that runs. The
+   whole file must be in the head and parse. */
+static unsigned
+fingerprint_probe(const uint8_t *h, size_t len, uint64_t size)
+{
+    struct mg_pbx_sniff s;
+    if (size == UINT64_MAX || size != len || len > 1024 ||
+        mg_pbx_sniff(h, len, &s) != 0 || s.n < 2 || s.n >= MG_PBX_SNIFF_MAX)
+        return 0;
+    unsigned hashes = 0;
+    for (unsigned i = 0; i < s.n; i++) {
+        if (s.num[i] >= 1 && s.num[i] <= 5 && s.wire[i] == MG_PB_VARINT)
+            hashes++;
+        else if (!((s.num[i] == 6 || s.num[i] == 7) && s.wire[i] == MG_PB_LEN &&
+                   s.whole[i]))
+            return 0;
+    }
+    return hashes >= 2 ? 24 : 0;
+}
+
+static enum mg_status
+fingerprint_scan(struct mg_ctx *ctx, struct mg_input *in)
+{
+    return mg_ctx_findf(ctx, MG_SEV_INFO, "tf-summary", -1,
+                        "TensorFlow SavedModel fingerprint (%" PRIu64
+                        " bytes of hashes)",
+                        in->size);
+}
+
+const struct mg_format mg_format_tf_fingerprint = {
+    "tf-fingerprint", fingerprint_probe, fingerprint_scan};
 const struct mg_format mg_format_tf_savedmodel = {
     "tf-savedmodel", savedmodel_probe, savedmodel_scan};
 const struct mg_format mg_format_tf_graphdef = {"tf-graphdef", graphdef_probe,

@@ -50,6 +50,10 @@ static const struct fx_expect keras_table[] = {
      "keras_metadata object root.layer-1"},
 };
 
+static const struct fx_expect fingerprint_table[] = {
+    {"ok_fingerprint.pb", MG_VERDICT_SAFE, "tf-summary", "fingerprint"},
+};
+
 static void
 test_fixtures(void **state)
 {
@@ -59,6 +63,7 @@ test_fixtures(void **state)
            sizeof(graphdef_table) / sizeof(graphdef_table[0]));
     fx_run("tf", "keras-metadata-pb", keras_table,
            sizeof(keras_table) / sizeof(keras_table[0]));
+    fx_run("tf", "tf-fingerprint", fingerprint_table, 1);
 }
 
 static void

@@ -95,15 +95,27 @@ find_in(const char *const *l,
         const size_t *bounds,
         size_t nb)
 {
+    /* Positions are tried only where a listed name can start (its first
+       byte, and a word start in word mode): linear in n for most text. */
+    uint8_t first[256];
+    memset(first, 0, sizeof(first));
     for (size_t i = 0; i < nl; i++) {
         size_t k = strlen(l[i]);
-        if (k < min || k > n || (dunders_only && !spellable(l[i])))
+        if (k >= min && k <= n && !(dunders_only && !spellable(l[i])))
+            first[(unsigned char)l[i][0]] = 1;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (!first[(unsigned char)s[j]])
             continue;
-        for (size_t j = 0; j + k <= n; j++) {
-            if (memcmp(s + j, l[i], k) != 0)
+        if (word && j > 0 && mg_is_ident((unsigned char)s[j - 1]))
+            continue;
+        for (size_t i = 0; i < nl; i++) {
+            size_t k = strlen(l[i]);
+            if (k < min || k > n - j || l[i][0] != s[j] ||
+                (dunders_only && !spellable(l[i])) ||
+                memcmp(s + j, l[i], k) != 0)
                 continue;
-            if (word && ((j > 0 && mg_is_ident((unsigned char)s[j - 1])) ||
-                         (j + k < n && mg_is_ident((unsigned char)s[j + k]))))
+            if (word && j + k < n && mg_is_ident((unsigned char)s[j + k]))
                 continue;
             if (bounds != NULL) {
                 int spans = 0;

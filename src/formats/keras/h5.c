@@ -520,6 +520,35 @@ struct run {
     int overflow; /* the child sent more than the cap */
 };
 
+/*
+ * Walk the whole records from *parsed on; 1 when the last one (R_DONE or
+ * R_OPENFAIL) is in: the parent stops reading then rather than waiting
+ * for end of file, which a process forked meanwhile by another thread
+ * (holding the pipe too) would delay.
+ */
+static int
+last_record(const uint8_t *b, size_t len, size_t *parsed)
+{
+    for (;;) {
+        size_t p = *parsed;
+        if (len - p < 1)
+            return 0;
+        uint8_t type = b[p++];
+        for (int i = 0; i < 3; i++) {
+            if (len - p < 4)
+                return 0;
+            uint32_t n = mg_le32(b + p);
+            p += 4;
+            if (n > len - p)
+                return 0;
+            p += n;
+        }
+        *parsed = p;
+        if (type == R_DONE || type == R_OPENFAIL)
+            return 1;
+    }
+}
+
 /* Fork the reader and collect its records (at most cap bytes). */
 static enum mg_status
 run_child(struct mg_ctx *ctx,
@@ -532,6 +561,9 @@ run_child(struct mg_ctx *ctx,
     int fds[2];
     if (pipe(fds) != 0)
         return MG_E_IO;
+    /* Programs other threads start must not keep the pipe open. */
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     r->buf = mg_malloc(cap ? cap : 1);
     if (r->buf == NULL) {
         close(fds[0]);
@@ -550,6 +582,7 @@ run_child(struct mg_ctx *ctx,
     }
     close(fds[1]);
     uint64_t deadline = now_ms() + (uint64_t)seconds * 1000u;
+    size_t parsed = 0; /* records seen whole so far */
     for (;;) {
         uint64_t t = now_ms();
         if (t >= deadline) {
@@ -577,7 +610,7 @@ run_child(struct mg_ctx *ctx,
         }
         memcpy(r->buf + r->len, tmp, take);
         r->len += take;
-        if (r->overflow)
+        if (r->overflow || last_record(r->buf, r->len, &parsed))
             break;
     }
     close(fds[0]);

@@ -159,7 +159,7 @@ test_libhdf5_crash_and_loop(void **state)
 /* Each HDF5 scan forks the libhdf5 reader; under ASan a fork of the test
    process (with its quarantine) costs much more: sample less there. */
 #if defined(__SANITIZE_ADDRESS__)
-#define H5_SAMPLE 8
+#define H5_SAMPLE 16
 #else
 #define H5_SAMPLE 1
 #endif

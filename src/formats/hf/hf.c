@@ -206,7 +206,8 @@ jinja_scan(struct mg_ctx *ctx, struct mg_input *in)
     struct mg_input tmp, *use;
     uint8_t *buf = NULL;
     enum mg_status st;
-    if (!mg_fmt_random(ctx, in, MG_TEMPLATE_MAX_BYTES, &tmp, &buf, &use, &st))
+    if (!mg_fmt_random(ctx, in, ctx->lim->max_member_bytes, &tmp, &buf, &use,
+                       &st))
         return st;
     size_t n = use->size > MG_TEMPLATE_MAX_BYTES ? MG_TEMPLATE_MAX_BYTES
                                                  : (size_t)use->size;

@@ -237,3 +237,16 @@ def test_keras_archive_end_to_end(tmp_path):
     lam = [x for x in f["findings"] if x["rule"] == "keras-lambda"]
     assert lam and lam[0]["layer"].endswith("config.json")
     assert f["verdict"] == "dangerous" and rc == 1
+
+
+def test_allow_applies_to_keras_references():
+    path = os.path.join(FIXTURES, "keras", "unk_custom_layer.json")
+    _, doc = scan_json(path)
+    assert doc["files"][0]["verdict"] == "unknown"
+    _, doc = scan_json(path, extra=("--allow", "my_package.layers.MyLayer"))
+    assert doc["files"][0]["verdict"] == "safe"
+    # an allowlist entry never hides a dangerous reference elsewhere
+    _, doc = scan_json(os.path.join(FIXTURES, "keras",
+                                    "mal_module_os_system.json"),
+                       extra=("--allow", "my_package.layers.MyLayer"))
+    assert doc["files"][0]["verdict"] == "dangerous"

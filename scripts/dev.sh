@@ -16,11 +16,12 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # for /usr/bin/python3 (Debian's interpreter): fixture generators, pytest
 # golden tests, JSON schema validation, real torch/numpy/joblib files.
 PKGS_BUILD="build-essential cmake pkg-config libarchive-dev zlib1g-dev
-  libssl-dev libjansson-dev libseccomp-dev libcmocka-dev libsqlite3-dev"
+  libssl-dev libjansson-dev libseccomp-dev libcmocka-dev libsqlite3-dev
+  libhdf5-dev"
 PKGS_TEST="python3 python3-pytest python3-jsonschema python3-numpy
   python3-torch python3-joblib python3-sklearn mandoc clang
   libclang-rt-14-dev clang-format openssl python3-cryptography bc 7zip
-  python3-yaml libsqlite3-dev sqlite3"
+  python3-yaml libsqlite3-dev sqlite3 python3-h5py python3-onnx"
 
 need_pkgs() {
     local missing=()

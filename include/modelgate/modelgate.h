@@ -119,6 +119,9 @@ struct mg_limits {
                                     access (a ZIP inside a 7z...) */
     uint64_t max_header_bytes; /**< JSON/metadata headers */
     uint64_t max_json_depth;   /**< JSON nesting */
+    uint64_t max_json_values;  /**< values in one JSON document */
+    uint64_t max_tensors;      /**< tensors per safetensors/GGUF file */
+    uint64_t max_nesting;      /**< GGUF array / protobuf nesting */
     uint64_t max_seconds;      /**< wall-clock budget per file (0: none) */
 };
 

@@ -48,6 +48,16 @@
 #define MG_DEFAULT_MAX_HEADER_BYTES (100ULL << 20)
 /* JSON nesting depth. */
 #define MG_DEFAULT_MAX_JSON_DEPTH 64ULL
+/* JSON values (and keys) in one document: each costs 16 bytes of parse
+   tree, so 10^7 bound it to 160 MB; a safetensors header with 10^5
+   tensors has about 10^6. */
+#define MG_DEFAULT_MAX_JSON_VALUES 10000000ULL
+/* Tensors declared by one safetensors header or GGUF file (the largest
+   real files have tens of thousands). */
+#define MG_DEFAULT_MAX_TENSORS 1000000ULL
+/* Nesting of GGUF arrays and of protobuf messages followed (ONNX
+   subgraphs, TensorFlow function attributes). */
+#define MG_DEFAULT_MAX_NESTING 64ULL
 /* Wall-clock seconds per input file; 0 is no limit. */
 #define MG_DEFAULT_MAX_SECONDS 0ULL
 
@@ -106,6 +116,28 @@
 #define MG_CONVERT_MAX_SHARDS 65536u
 /* Bytes of a shard index (pytorch_model.bin.index.json). */
 #define MG_CONVERT_MAX_INDEX_BYTES (64u << 20)
+
+/* Formats other than pickle (src/formats/<format>). Not user settings:
+   they bound what is reported, never what is examined. */
+/* Bytes of a hostile string quoted in a message. */
+#define MG_QUOTE_BYTES 160u
+/* Findings of one kind per layer before the rest are only counted (gaps
+   between tensors, dangerous TensorFlow ops...). */
+#define MG_FORMAT_MAX_REPORTS 32u
+/* Bytes of one GGUF string value examined as a chat template, or kept to
+   resolve a TensorFlow constant; longer values are examined up to here
+   and reported as limited. */
+#define MG_TEMPLATE_MAX_BYTES (16u << 20)
+/* Bytes of a protobuf string field copied out to be examined (op names,
+   paths, constant strings); longer ones are shown truncated. */
+#define MG_PROTO_MAX_STRING 4096u
+/* Bytes of a base64 string decoded to look for bytecode or a pickle. */
+#define MG_B64_MAX_DECODE (64u << 20)
+/* libhdf5 runs in a child process (src/formats/keras/h5.c): its
+   wall-clock and CPU seconds when max-seconds is not set, and the address
+   space it may add to what it inherits. */
+#define MG_H5_CHILD_SECONDS 30u
+#define MG_H5_CHILD_MEMORY  (1ULL << 30)
 
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */

@@ -63,6 +63,9 @@ mg_options_init(struct mg_options *opt)
     l->max_spool_bytes = MG_DEFAULT_MAX_SPOOL_BYTES;
     l->max_header_bytes = MG_DEFAULT_MAX_HEADER_BYTES;
     l->max_json_depth = MG_DEFAULT_MAX_JSON_DEPTH;
+    l->max_json_values = MG_DEFAULT_MAX_JSON_VALUES;
+    l->max_tensors = MG_DEFAULT_MAX_TENSORS;
+    l->max_nesting = MG_DEFAULT_MAX_NESTING;
     l->max_seconds = MG_DEFAULT_MAX_SECONDS;
 }
 

@@ -55,7 +55,10 @@ generated)
     $py tools/gen_policy_tables.py --check &&
         $py tests/fixtures/gen/make_pickles.py --check &&
         $py tests/fixtures/gen/make_containers.py --check &&
-        $py tools/gen_rule_help.py --check
+        $py tools/gen_rule_help.py --check || exit 1
+    for g in safetensors gguf keras tf hf; do
+        $py tests/fixtures/gen/make_$g.py --check || exit 1
+    done
     ;;
 man)
     command -v mandoc >/dev/null || { echo "mandoc missing"; exit 1; }

@@ -4,13 +4,15 @@ up, without importing or calling anything.
 find_class is overridden to record (module, name) and return an inert
 stand-in class: calling it, reading attributes, BUILD, APPEND, SETITEM all
 return more stand-ins. Nothing is imported, nothing real is called. The C
-unpickler (pickle.Unpickler) is used, as torch.load and pickle.load do.
+unpickler (pickle.Unpickler) is used, as torch.load and pickle.load do,
+except for sparse memo indexes (PyRecorder).
 Python 2 name mapping is applied by the default find_class only; the
 recorder sees raw names, so callers compare against both raw and mapped.
 """
 import _compat_pickle
 import io
 import pickle
+import pickletools
 
 
 class _Meta(type):
@@ -55,7 +57,7 @@ class StandIn:
         pass
 
 
-class Recorder(pickle.Unpickler):
+class _Recording:
     def __init__(self, f):
         super().__init__(f)
         self.seen = []
@@ -66,6 +68,32 @@ class Recorder(pickle.Unpickler):
 
     def persistent_load(self, pid):
         return StandIn()
+
+
+class Recorder(_Recording, pickle.Unpickler):
+    pass
+
+
+class PyRecorder(_Recording, pickle._Unpickler):
+    """The pure-Python unpickler: same find_class calls, but a dict memo.
+    The C unpickler sizes its memo array by the largest index PUT, so one
+    LONG_BINPUT of 3e8 costs it gigabytes (and the oracle minutes)."""
+
+
+# Memo indexes from which the pure-Python unpickler is used.
+SPARSE_MEMO = 1 << 20
+
+
+def _max_memo_index(data):
+    top = -1
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and \
+                    isinstance(arg, int):
+                top = max(top, arg)
+    except Exception:  # noqa: BLE001 - broken streams: what came before
+        pass
+    return top
 
 
 def mapped(module, name):
@@ -81,7 +109,8 @@ def globals_looked_up(data):
     """(globals, error): every (module, name) find_class received, in
     order, and the exception that ended the load (None if it completed).
     Only the first pickle of data is loaded, as pickle.loads does."""
-    r = Recorder(io.BytesIO(data))
+    cls = PyRecorder if _max_memo_index(data) >= SPARSE_MEMO else Recorder
+    r = cls(io.BytesIO(data))
     err = None
     try:
         r.load()

@@ -100,7 +100,7 @@ enum mg_status mg_fmt_vcapped(struct mg_ctx *ctx,
                               const char *rule,
                               int64_t off,
                               const char *fmt,
-                              va_list ap);
+                              va_list ap) __attribute__((format(printf, 6, 0)));
 enum mg_status mg_fmt_capped_rest(struct mg_ctx *ctx,
                                   const unsigned *counts,
                                   const char *const *rules,

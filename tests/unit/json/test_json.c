@@ -31,8 +31,8 @@ test_valid(void **state)
     (void)state;
     const char *ok[] = {"{}",
                         "[]",
-                        " \t\r\n{ \"a\" : [1, -0, 0.5, 1e10, -2E-3, true, "
-                        "false, null, \"x\"] } \n",
+                        (" \t\r\n{ \"a\" : [1, -0, 0.5, 1e10, -2E-3, true, "
+                         "false, null, \"x\"] } \n"),
                         "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\"",
                         "0",
                         "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"",

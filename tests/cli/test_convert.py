@@ -695,6 +695,41 @@ def test_usage_errors(tmp_path):
     assert rc == 2
 
 
+def test_quiet_silences_notes_not_refusals(tmp_path):
+    """-q: no notes and no summary on stderr; the output path is still on
+    stdout, and a refusal still says why."""
+    src = save({"w": torch.ones(2), "epoch": 3}, tmp_path / "q.pt")
+    dst = str(tmp_path / "q.safetensors")
+    rc, out, err = convert(src, dst)
+    assert rc == 0 and "'epoch'" in err and "1 tensors" in err, err
+    os.unlink(dst)
+    for flag in ("-q", "--quiet"):
+        rc, out, err = convert(flag, src, dst)
+        assert rc == 0 and out.strip() == dst and err == "", err
+        check_round_trip(src, dst)
+        os.unlink(dst)
+    bad = os.path.join(FIXTURES, "zip", "torch_malicious.pt")
+    rc, out, err = convert("-q", bad, dst)
+    assert rc == 1 and out == "" and "refused" in err and "dangerous" in err
+    assert not os.path.exists(dst)
+
+
+def test_man_page_documents_convert():
+    """doc/modelgate.1 has convert in its synopsis, commands, options and
+    exit status, with every long option of convert --help but --help."""
+    page = open(os.path.join(SRC, "doc", "modelgate.1")).read()
+    assert ".Cm convert\n" in page
+    assert ".It Cm convert Ar in out" in page
+    assert ".Ss Options of convert" in page
+    assert "For\n.Cm convert :" in page
+    _, out, _ = convert("--help")
+    longs = [w[2:].rstrip(",") for w in out.split() if w.startswith("--")]
+    assert "force" in longs and "quiet" in longs
+    longs.remove("help")  # common to every command, not listed per command
+    for name in longs:
+        assert f"Fl \\-{name}" in page, name
+
+
 def test_member_names_as_miniz_reads_them(tmp_path):
     """Storages are found without regard to case, as PyTorch's miniz
     finds them; two members that both answer are refused."""

@@ -63,6 +63,7 @@ void *cv_reserve(void *v, size_t n, size_t *cap, size_t size, size_t first);
 
 enum cv_dt {
     DT_BOOL = 0,
+    DT_F4,
     DT_U8,
     DT_I8,
     DT_F8_E5M2,
@@ -88,6 +89,10 @@ struct cv_dtype {
     const char *name; /* "F32" */
     unsigned size;    /* bytes per element */
     unsigned swap;    /* bytes per unit reversed for byte order */
+    /* Two 4-bit elements per byte: torch (float4_e2m1fn_x2) counts the
+       bytes, safetensors (F4) the elements, so the header's last
+       dimension is twice torch's. */
+    unsigned packed;
 };
 
 const struct cv_dtype *cv_dtype(enum cv_dt dt);

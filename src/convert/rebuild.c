@@ -100,7 +100,7 @@ static const struct {
     {"qint32", -1},
     {"quint4x2", -1},
     {"quint2x4", -1},
-    {"float4_e2m1fn_x2", -1},
+    {"float4_e2m1fn_x2", DT_F4},
     {"bits8", -1},
     {"bits16", -1},
     {"bits1x8", -1},
@@ -576,6 +576,16 @@ rebuild_args(struct cv_model *m,
                     "storage: its byte order is ambiguous",
                     cv_dtype(t->dt)->name,
                     s->untyped ? "untyped" : cv_dtype(s->dt)->name);
+    /* safetensors counts F4 elements: the last dimension doubles, and a
+       tensor without one (4 bits) has no safetensors shape. */
+    if (cv_dtype(t->dt)->packed &&
+        (nsize == 0 || dims[nsize - 1] > UINT64_MAX / 2))
+        return stop(m,
+                    "a float4_e2m1fn_x2 tensor has %s: safetensors' F4 "
+                    "counts elements, two per byte, along the last one",
+                    nsize == 0 ? "no dimensions"
+                               : "a last dimension that "
+                                 "overflows when doubled");
     t->ndim = nsize;
     t->shape = mg_calloc(nsize ? 2 * nsize : 1, sizeof(uint64_t));
     if (t->shape == NULL)

@@ -206,7 +206,11 @@ build_header(struct cv_model *m, struct cv_tensor **p)
         for (unsigned i = 0; i < t->ndim; i++) {
             if (i)
                 tb_put(&b, ",", 1);
-            tb_u64(&b, t->shape[i]);
+            /* F4: two elements per byte along the last dimension
+               (checked not to overflow when the tensor was rebuilt) */
+            tb_u64(&b, cv_dtype(t->dt)->packed && i == t->ndim - 1
+                           ? 2 * t->shape[i]
+                           : t->shape[i]);
         }
         tb_lit(&b, "],\"data_offsets\":[");
         tb_u64(&b, t->begin);

@@ -28,10 +28,11 @@ from torch_pickles import (P, checkpoint, hooks, ints, pid,  # noqa: E402
                            stored_zip, v2, v3)
 
 # safetensors dtypes in the order of its Dtype enum, with element sizes
-ORDER = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F8_E4M3FNUZ",
-         "F8_E5M2FNUZ", "I16", "U16", "F16", "BF16", "I32", "U32", "F32",
-         "C64", "F64", "I64", "U64"]
-SIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
+# (F4: half a byte, counted in bytes here and halved by nbytes())
+ORDER = ["BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3",
+         "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "I16", "U16", "F16", "BF16",
+         "I32", "U32", "F32", "C64", "F64", "I64", "U64"]
+SIZE = {"BOOL": 1, "F4": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
         "F8_E8M0": 1, "F8_E4M3FNUZ": 1, "F8_E5M2FNUZ": 1, "I16": 2, "U16": 2,
         "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "C64": 8,
         "F64": 8, "I64": 8, "U64": 8}
@@ -40,6 +41,17 @@ TORCH = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
          "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
          "BOOL": torch.bool, "C64": torch.complex64}
 NAME_OF = {v: k for k, v in TORCH.items()}
+
+
+def nbytes(dtype, shape):
+    """Bytes of a tensor of safetensors dtype and shape (F4: 4 bits)."""
+    numel = 1
+    for d in shape:
+        numel *= d
+    if dtype == "F4":
+        assert shape and numel % 2 == 0, "F4 elements do not fill bytes"
+        return numel // 2
+    return numel * SIZE[dtype]
 
 
 # ---------------------------------------------------------------------
@@ -65,10 +77,7 @@ def read_safetensors(path):
     for name, info in head.items():  # json keeps the file's order
         b, e = info["data_offsets"]
         assert b == pos, f"{name}: gap or overlap"
-        numel = 1
-        for d in info["shape"]:
-            numel *= d
-        assert e - b == numel * SIZE[info["dtype"]]
+        assert e - b == nbytes(info["dtype"], info["shape"])
         assert b % SIZE[info["dtype"]] == 0, "misaligned"
         tensors[name] = (info["dtype"], tuple(info["shape"]), data[b:e])
         pos = e
@@ -319,6 +328,11 @@ def test_rebuild_v3_float8_and_unsigned(tmp_path):
         ("u16", "uint16", "U16", 8, [3, 4], [1, 3]),
         ("u32", "uint32", "U32", 2, [6], [1]),
         ("u64", "uint64", "U64", 1, [2, 2], [2, 1]),
+        ("e8m0", "float8_e8m0fnu", "F8_E8M0", 17, [3, 3], [3, 1]),
+        ("e5m2fnuz", "float8_e5m2fnuz", "F8_E5M2FNUZ", 5, [4], [3]),
+        # float4_e2m1fn_x2 (torch >= 2.8): torch's sizes count bytes,
+        # safetensors' F4 shape counts 4-bit elements (last one doubled)
+        ("f4", "float4_e2m1fn_x2", "F4", 9, [3, 4], [1, 3]),
     ]
     for name, dtype, _, off, size, stride in specs:
         p.binunicode(name)
@@ -344,7 +358,22 @@ def test_rebuild_v3_float8_and_unsigned(tmp_path):
                 if idx[d] < size[d]:
                     break
                 idx[d] = 0
-        assert got[name] == (st, tuple(size), bytes(want)), name
+        shape = tuple(size)
+        if st == "F4":
+            shape = shape[:-1] + (2 * shape[-1],)
+        assert got[name] == (st, shape, bytes(want)), name
+
+
+def test_float4_without_dimensions_is_refused(tmp_path):
+    """A 0-dim float4_e2m1fn_x2 tensor is one byte holding two elements:
+    safetensors' F4 has no shape for it."""
+    p = P().proto(2).empty_dict().mark().binunicode("s")
+    v3(p, "0", 4, 0, [], [], "float4_e2m1fn_x2")
+    src = zip_checkpoint(tmp_path / "f4.pt", p.setitems().stop().bytes(),
+                         {"0": b"\x12\x34\x56\x78"})
+    rc, _, err = convert(src, str(tmp_path / "f4.safetensors"))
+    assert rc == 1 and "float4_e2m1fn_x2" in err and "no dimensions" in err
+    assert listing(tmp_path) == ["f4.pt"]
 
 
 def test_parameter_with_state_and_from_type(tmp_path):
@@ -693,6 +722,41 @@ def test_usage_errors(tmp_path):
     assert rc == 0 and "usage: modelgate convert" in out
     rc, _, err = convert("only-one-arg")
     assert rc == 2
+
+
+def test_quiet_silences_notes_not_refusals(tmp_path):
+    """-q: no notes and no summary on stderr; the output path is still on
+    stdout, and a refusal still says why."""
+    src = save({"w": torch.ones(2), "epoch": 3}, tmp_path / "q.pt")
+    dst = str(tmp_path / "q.safetensors")
+    rc, out, err = convert(src, dst)
+    assert rc == 0 and "'epoch'" in err and "1 tensors" in err, err
+    os.unlink(dst)
+    for flag in ("-q", "--quiet"):
+        rc, out, err = convert(flag, src, dst)
+        assert rc == 0 and out.strip() == dst and err == "", err
+        check_round_trip(src, dst)
+        os.unlink(dst)
+    bad = os.path.join(FIXTURES, "zip", "torch_malicious.pt")
+    rc, out, err = convert("-q", bad, dst)
+    assert rc == 1 and out == "" and "refused" in err and "dangerous" in err
+    assert not os.path.exists(dst)
+
+
+def test_man_page_documents_convert():
+    """doc/modelgate.1 has convert in its synopsis, commands, options and
+    exit status, with every long option of convert --help but --help."""
+    page = open(os.path.join(SRC, "doc", "modelgate.1")).read()
+    assert ".Cm convert\n" in page
+    assert ".It Cm convert Ar in out" in page
+    assert ".Ss Options of convert" in page
+    assert "For\n.Cm convert :" in page
+    _, out, _ = convert("--help")
+    longs = [w[2:].rstrip(",") for w in out.split() if w.startswith("--")]
+    assert "force" in longs and "quiet" in longs
+    longs.remove("help")  # common to every command, not listed per command
+    for name in longs:
+        assert f"Fl \\-{name}" in page, name
 
 
 def test_member_names_as_miniz_reads_them(tmp_path):

@@ -53,11 +53,11 @@ for t in "${targets[@]}"; do
     mkdir -p "$work/corpus" "build-fuzz/findings/$t"
     for d in "fuzz/corpus/$t" $(seeds_of "$t"); do
         [ -d "$d" ] && find "$d" -maxdepth 1 -type f ! -name README \
-            -exec cp {} "$work/corpus/" \;
+            -exec cp -t "$work/corpus/" {} +
     done
     before=$(find "$work/corpus" -type f | wc -l)
     dict=()
-    [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
+    [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="$PWD/fuzz/dict/$t.dict")
     start=$(date +%s)
     (cd "build-fuzz/findings/$t" &&
         "$OLDPWD/$bin" "${dict[@]}" -max_total_time="$secs" -timeout=30 \

@@ -275,7 +275,12 @@ def test_member_bytes_are_the_members(tmp_path):
 def test_every_layer_of_a_finding_can_be_named():
     """Each layer that scan names in a finding is a FILE!MEMBER that
     disasm can read, whatever the container."""
-    _, doc = scan_json(FIXTURES, extra=("-v",))
+    # all fixtures but the HDF5 file libhdf5 loops on (30 s, no layer)
+    paths = [os.path.join(FIXTURES, d, f) for d in sorted(os.listdir(FIXTURES))
+             if d not in ("gen", "sarif")
+             for f in sorted(os.listdir(os.path.join(FIXTURES, d)))
+             if f != "err_libhdf5_loop.h5"]
+    _, doc = scan_json(*paths, extra=("-v",))
     pairs = sorted({(f["path"], x["layer"]) for f in doc["files"]
                     for x in f["findings"] if x["layer"] is not None})
     kinds = {p.split(os.sep)[-2] for p, _ in pairs}

@@ -273,9 +273,11 @@ MG_API enum mg_status mg_report_restore(const char *path,
  * The bytes of one member of a container file ("FILE!MEMBER"), or of the
  * file itself when member is NULL, read within the scanner's limits
  * (max-member-bytes). Members of nested containers are named with '!'
- * ("outer.zip!inner.tar!data.pkl"), as in findings' layers. This version
- * reads plain files only: a member gives MG_E_UNSUPPORTED, with the reason
- * in mg_scanner_errmsg() (container formats are to extend it).
+ * ("outer.zip!inner.tar!data.pkl"), exactly as in findings' layers: the
+ * file is read as a scan reads it, skipping every layer off the way, and
+ * the first member of that name is taken. MG_E_UNSUPPORTED when there is
+ * no such member, MG_E_LIMIT when a limit kept it from being read (the
+ * reason in mg_scanner_errmsg()).
  * @param[out] buf receives the bytes, to free with mg_buffer_free().
  */
 MG_API enum mg_status mg_extract_member(struct mg_scanner *s,

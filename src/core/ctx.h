@@ -28,6 +28,14 @@ struct mg_ctx {
     uint64_t total_bytes;              /* decompressed bytes so far */
     uint64_t deadline_ns;              /* 0: none */
     int report_info;
+    /* mg_extract_member: the layer wanted ("a!b", as in findings), NULL
+       for a scan. Layers off the way to it are skipped; its bytes land in
+       got (mg_malloc'd), or got_st says why they could not be read. */
+    const char *want;
+    uint8_t *got;
+    size_t got_len;
+    enum mg_status got_st;
+    int found;
 };
 
 /* A finding as the scanners produce it (strings are copied). */

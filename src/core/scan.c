@@ -140,6 +140,53 @@ mg_scan_input(struct mg_ctx *ctx, struct mg_input *in, const char *name)
     return mg_scan_input_with(ctx, in, name, NULL);
 }
 
+/* Extraction: 2 when the layer just pushed is the one wanted, 1 when it
+   leads to it, 0 when it is off the way (or the member was found). */
+static int
+on_the_way(const struct mg_ctx *ctx)
+{
+    if (ctx->found)
+        return 0;
+    char buf[2048];
+    const char *path = layer_path(ctx, buf, sizeof(buf));
+    size_t n = strlen(path);
+    if (strcmp(path, ctx->want) == 0)
+        return 2;
+    return strncmp(path, ctx->want, n) == 0 && ctx->want[n] == '!';
+}
+
+/* Extraction: keep the whole of the wanted member, within
+   max-member-bytes (one byte more is asked for, so that a member of
+   exactly the limit is not taken for a longer one). */
+static enum mg_status
+capture(struct mg_ctx *ctx, struct mg_input *in)
+{
+    uint64_t max = ctx->lim->max_member_bytes;
+    uint8_t *buf = NULL;
+    const uint8_t *mem = NULL;
+    size_t len = 0;
+    ctx->found = 1;
+    enum mg_status st =
+        mg_input_spool(in, max < UINT64_MAX ? max + 1 : max, &buf, &mem, &len);
+    if (st == MG_OK && (uint64_t)len > max)
+        st = MG_E_LIMIT;
+    if (st == MG_OK && buf == NULL) {
+        buf = mg_malloc(len > 0 ? len : 1);
+        if (buf == NULL)
+            st = MG_E_NOMEM;
+        else if (len > 0)
+            memcpy(buf, mem, len);
+    }
+    if (st != MG_OK) {
+        mg_free(buf);
+        ctx->got_st = st;
+        return st == MG_E_NOMEM ? st : MG_OK;
+    }
+    ctx->got = buf;
+    ctx->got_len = len;
+    return MG_OK;
+}
+
 static enum mg_status scan_input(struct mg_ctx *ctx,
                                  struct mg_input *in,
                                  const char *name,
@@ -172,12 +219,14 @@ scan_input(struct mg_ctx *ctx,
            mg_member_scan_fn scan)
 {
     enum mg_status st = MG_OK;
-    int pushed = 0;
+    int pushed = 0, way = 0;
     if (name != NULL) {
         st = mg_ctx_push(ctx, name);
         if (st != MG_OK)
             return st == MG_E_LIMIT ? MG_OK : st;
         pushed = 1;
+        if (ctx->want != NULL && (way = on_the_way(ctx)) == 0)
+            goto out;
     }
     if (mg_ctx_expired(ctx)) {
         st = mg_ctx_incomplete(ctx, "max-seconds", -1, NULL);
@@ -186,6 +235,10 @@ scan_input(struct mg_ctx *ctx,
     st = mg_input_sniff(in);
     if (st != MG_OK) {
         st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
+        goto out;
+    }
+    if (way == 2) {
+        st = capture(ctx, in);
         goto out;
     }
     if (scan != NULL) {

@@ -238,6 +238,71 @@ mg_buffer_free(void *buf)
     mg_free(buf);
 }
 
+/* Why the member was not found: the first limit or error on its way. */
+static const char *
+why_not_found(const struct mg_report *r, const char *member)
+{
+    for (size_t i = 0; i < mg_report_count(r); i++) {
+        const struct mg_finding *x = mg_report_get(r, i);
+        if (strcmp(x->rule, "limit") != 0 && strcmp(x->rule, "io-error") != 0)
+            continue;
+        size_t n = x->layer ? strlen(x->layer) : 0;
+        if (x->layer == NULL || (strncmp(x->layer, member, n) == 0 &&
+                                 (member[n] == '\0' || member[n] == '!')))
+            return x->message;
+    }
+    return NULL;
+}
+
+/* A member of a container, found by scanning the file with every layer
+   off the way to it skipped: the names are those of findings' layers,
+   whatever the container (ZIP, 7z, tar, compressed streams, nested). */
+static enum mg_status
+extract_nested(struct mg_scanner *s,
+               struct mg_input *in,
+               const char *path,
+               const char *member,
+               void **buf,
+               size_t *len)
+{
+    struct mg_report *r = mg_report_new(path, s->opt.limits.max_findings);
+    if (r == NULL)
+        return mg_set_error(s, MG_E_NOMEM, "out of memory");
+    struct mg_ctx ctx;
+    ctx_init(&ctx, s, r);
+    ctx.want = member;
+    enum mg_status st = mg_scan_input(&ctx, in, NULL);
+    if (st == MG_OK && !ctx.found) {
+        const char *why = why_not_found(r, member);
+        st = mg_set_error(s, why ? MG_E_LIMIT : MG_E_UNSUPPORTED,
+                          "%s: cannot read member '%s': %s", path, member,
+                          why ? why
+                              : "no such member (members are named as in "
+                                "the layers of scan's findings)");
+    } else if (st == MG_OK && ctx.got == NULL) {
+        st = ctx.got_st;
+        if (st == MG_E_LIMIT)
+            mg_set_error(s, st,
+                         "%s: cannot read member '%s': larger than "
+                         "max-member-bytes (%llu)",
+                         path, member,
+                         (unsigned long long)s->opt.limits.max_member_bytes);
+        else
+            mg_set_error(s, st, "%s: cannot read member '%s': %s", path, member,
+                         mg_strerror(st));
+    } else if (st != MG_OK) {
+        mg_set_error(s, st, "%s: %s", path, mg_strerror(st));
+    }
+    mg_report_free(r);
+    if (st != MG_OK) {
+        mg_free(ctx.got);
+        return st;
+    }
+    *buf = ctx.got;
+    *len = ctx.got_len;
+    return MG_OK;
+}
+
 enum mg_status
 mg_extract_member(struct mg_scanner *s,
                   const char *path,
@@ -256,13 +321,9 @@ mg_extract_member(struct mg_scanner *s,
     if (st != MG_OK)
         return mg_set_error(s, st, "%s: %s", path, err);
     if (member != NULL) {
-        /* Extraction of members (ZIP, 7z, tar...) is not wired to the
-           container formats yet: only plain files are read here. */
+        st = extract_nested(s, &in, path, member, buf, len);
         mg_input_file_close(&f);
-        return mg_set_error(s, MG_E_UNSUPPORTED,
-                            "%s: cannot read member '%s': this version "
-                            "extracts no member from containers yet",
-                            path, member);
+        return st;
     }
     if (f.size > s->opt.limits.max_member_bytes ||
         f.size > (uint64_t)SIZE_MAX - 1) {

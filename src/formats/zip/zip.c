@@ -743,7 +743,8 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         struct mg_input sub;
         if (st == MG_OK &&
             mg_input_sub(z->in, e->data_off, e->csize, &w, &sub) == MG_OK) {
-            if (with_keys) {
+            /* extraction (ctx->want) takes data.pkl the common way */
+            if (with_keys && ctx->want == NULL) {
                 struct mg_input_cursor cur;
                 struct mg_stream s;
                 st = mg_input_stream(&sub, 0, UINT64_MAX, &cur, &s);
@@ -773,7 +774,7 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         return st == MG_E_NOMEM ? st : MG_OK;
     struct mg_input member;
     mg_inflate_input(zf, &member);
-    if (with_keys) {
+    if (with_keys && ctx->want == NULL) {
         struct mg_input_cursor cur;
         struct mg_stream s;
         st = mg_input_stream(&member, 0, UINT64_MAX, &cur, &s);

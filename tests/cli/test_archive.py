@@ -192,6 +192,40 @@ def test_gzip_header_file_name_is_not_a_member_name(tmp_path):
     assert not layers(f, "archive-member-name")
 
 
+def test_a_filter_nested_in_itself_is_a_layer(tmp_path):
+    """gzip of gzip, xz of xz, lzma of lzma: each stream is a layer of its
+    own (within --max-depth), not a second decoder libarchive stacks by
+    bidding on decoded bytes."""
+    sys.path.insert(0, os.path.dirname(GEN))
+    import make_archives as arc
+    mal = arc.MAL
+    for ext, w in ((".gz", arc.gz), (".xz", arc.xz), (".lzma", arc.lzma_alone)):
+        p = tmp_path / ("twice.pkl" + ext + ext)
+        p.write_bytes(w(w(mal)))
+        rc, doc = scan_json(str(p))
+        (f,) = doc["files"]
+        assert rc == 1 and f["complete"], (ext, f)
+        assert layers(f, "pickle-call", "dangerous") == {"data!data"}, ext
+        rc, doc = scan_json(str(p), extra=("--max-depth", "1"))
+        assert doc["files"][0]["verdict"] == "error", ext
+
+
+def test_lzma_bid_on_decoded_bytes_is_not_a_filter(tmp_path):
+    """Decoded bytes that pass libarchive's weak lzma bid (a byte <= 224
+    and a dictionary size: here a safetensors header of 1 MiB) are data,
+    not a second lzma stream that then fails as corrupt."""
+    data = open(os.path.join(FIXTURES, "safetensors",
+                             "sus_header_past_eof.safetensors"), "rb").read()
+    sys.path.insert(0, os.path.dirname(GEN))
+    import make_archives as arc
+    p = tmp_path / "st.safetensors.lzma"
+    p.write_bytes(arc.lzma_alone(data))
+    rc, doc = scan_json(str(p))
+    (f,) = doc["files"]
+    assert f["complete"] and not layers(f, "archive-corrupt"), f
+    assert layers(f, "safetensors-header", "suspicious") == {"data"}
+
+
 def test_stdin_and_folders(tmp_path):
     data = open(os.path.join(ARCHIVES, "mal_model_bin.tar.gz"), "rb").read()
     p = run("scan", "--format", "json", "-", input=data)

@@ -44,7 +44,8 @@ static const char *const tt_names[TT_N] = {"storages", "tensors", "pickle",
                                            "sys_info"};
 
 /* Per kind: its name, the libarchive filter that decodes it (NONE for the
-   archive formats) and the one reader or filter it enables. */
+   archive formats) and the one reader it enables (none for streams: their
+   filter is appended by code, see enable()). */
 static const struct kind {
     const char *name;
     int filter;
@@ -53,16 +54,12 @@ static const struct kind {
     [MG_ARC_7Z] = {"7z", ARCHIVE_FILTER_NONE, archive_read_support_format_7zip},
     [MG_ARC_TAR] = {"tar", ARCHIVE_FILTER_NONE,
                     archive_read_support_format_tar},
-    [MG_ARC_GZIP] = {"gzip", ARCHIVE_FILTER_GZIP,
-                     archive_read_support_filter_gzip},
-    [MG_ARC_BZIP2] = {"bzip2", ARCHIVE_FILTER_BZIP2,
-                      archive_read_support_filter_bzip2},
-    [MG_ARC_XZ] = {"xz", ARCHIVE_FILTER_XZ, archive_read_support_filter_xz},
-    [MG_ARC_LZMA] = {"lzma", ARCHIVE_FILTER_LZMA,
-                     archive_read_support_filter_lzma},
-    [MG_ARC_ZSTD] = {"zstd", ARCHIVE_FILTER_ZSTD,
-                     archive_read_support_filter_zstd},
-    [MG_ARC_LZ4] = {"lz4", ARCHIVE_FILTER_LZ4, archive_read_support_filter_lz4},
+    [MG_ARC_GZIP] = {"gzip", ARCHIVE_FILTER_GZIP, NULL},
+    [MG_ARC_BZIP2] = {"bzip2", ARCHIVE_FILTER_BZIP2, NULL},
+    [MG_ARC_XZ] = {"xz", ARCHIVE_FILTER_XZ, NULL},
+    [MG_ARC_LZMA] = {"lzma", ARCHIVE_FILTER_LZMA, NULL},
+    [MG_ARC_ZSTD] = {"zstd", ARCHIVE_FILTER_ZSTD, NULL},
+    [MG_ARC_LZ4] = {"lz4", ARCHIVE_FILTER_LZ4, NULL},
 };
 
 struct member;
@@ -756,14 +753,18 @@ entry(struct arc *x, struct archive_entry *e)
    an external program": never. A compressed stream is read with the raw
    format as one member that is sniffed again by content (a tar in it is a
    layer of its own): libarchive's own format bidding would take any stream
-   that starts with a zero block for an empty tar. */
+   that starts with a zero block for an empty tar. Its filter is appended,
+   not bid for: bidding runs again on the decoded bytes and stacks a second
+   decoder on any that pass a bid, and the lzma bid passes by chance (one
+   byte and a dictionary size: a safetensors header of 1 MiB) and then
+   fails the stream as corrupt. */
 static int
 enable(struct arc *x)
 {
     const struct kind *k = &kinds[x->kind];
-    if (k->support(x->a) != ARCHIVE_OK)
-        return 0;
-    return k->filter == ARCHIVE_FILTER_NONE ||
+    if (k->filter == ARCHIVE_FILTER_NONE)
+        return k->support(x->a) == ARCHIVE_OK;
+    return archive_read_append_filter(x->a, k->filter) == ARCHIVE_OK &&
            archive_read_support_format_raw(x->a) == ARCHIVE_OK;
 }
 

@@ -967,12 +967,14 @@ keras_metadata_probe(const uint8_t *h, size_t len, uint64_t size)
 
 /* fingerprint.pb (FingerprintDef, TensorFlow 2.12+): hashes as varints
    (fields 1 to 5), a version message and an id; nothing that runs. The
-   whole file must be in the head and parse. */
+   whole file must be in the head and parse. A stream of unknown size (a
+   compressed stream's member) is whole when the head is this short: the
+   head is only shorter than MG_SNIFF_BYTES where the input ends. */
 static unsigned
 fingerprint_probe(const uint8_t *h, size_t len, uint64_t size)
 {
     struct mg_pbx_sniff s;
-    if (size == UINT64_MAX || size != len || len > 1024 ||
+    if ((size != UINT64_MAX && size != len) || len > 1024 ||
         mg_pbx_sniff(h, len, &s) != 0 || s.n < 2 || s.n >= MG_PBX_SNIFF_MAX)
         return 0;
     unsigned hashes = 0;
@@ -989,10 +991,10 @@ fingerprint_probe(const uint8_t *h, size_t len, uint64_t size)
 static enum mg_status
 fingerprint_scan(struct mg_ctx *ctx, struct mg_input *in)
 {
-    return mg_ctx_findf(ctx, MG_SEV_INFO, "tf-summary", -1,
-                        "TensorFlow SavedModel fingerprint (%" PRIu64
-                        " bytes of hashes)",
-                        in->size);
+    return mg_ctx_findf(
+        ctx, MG_SEV_INFO, "tf-summary", -1,
+        "TensorFlow SavedModel fingerprint (%" PRIu64 " bytes of hashes)",
+        in->size != UINT64_MAX ? in->size : (uint64_t)in->head_len);
 }
 
 const struct mg_format mg_format_tf_fingerprint = {

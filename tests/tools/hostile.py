@@ -2,10 +2,17 @@
 in bounded time and memory with a limit (verdict error) or a finding,
 never a crash. Used by tests/cli/test_hostile.py and bench/hostile.py."""
 import io
+import json
 import os
 import struct
+import sys
+import tempfile
 import zipfile
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "fixtures", "gen"))
+import make_archives  # noqa: E402
 
 MAL = (b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.")
 
@@ -123,6 +130,52 @@ def resync_long_lines(n=48 << 20):
     return line * (n // len(line)) + b"cos\nsystem\n(S'true'\ntR."
 
 
+def safetensors_header_2_63():
+    """A header length of 2^63 bytes, then a few bytes of JSON."""
+    return struct.pack("<Q", 1 << 63) + b'{"a":{}}'
+
+
+def safetensors_tensor_2_63():
+    """A valid header whose tensor claims 2^62 x 2 F32 elements and data
+    offsets up to 2^63 - 1."""
+    h = json.dumps({"t": {"dtype": "F32", "shape": [1 << 62, 2],
+                          "data_offsets": [0, (1 << 63) - 1]}}).encode()
+    return struct.pack("<Q", len(h)) + h + b"\0" * 64
+
+
+def _gguf_str(b):
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_counts_2_63():
+    """GGUF v3 claiming 2^63 tensors and 2^63 metadata pairs."""
+    return b"GGUF" + struct.pack("<IQQ", 3, 1 << 63, 1 << 63) + b"\0" * 64
+
+
+def gguf_string_2_63():
+    """One metadata pair whose string value claims 2^63 bytes."""
+    return (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) +
+            _gguf_str(b"general.name") + struct.pack("<I", 8) +
+            struct.pack("<Q", 1 << 63) + b"x" * 64)
+
+
+def gguf_array_2_63():
+    """One metadata pair: an array of 2^63 arrays of uint8."""
+    return (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) +
+            _gguf_str(b"tokenizer.ggml.tokens") + struct.pack("<I", 9) +
+            struct.pack("<IQ", 9, 1 << 63) + struct.pack("<IQ", 0, 1 << 63) +
+            b"\0" * 64)
+
+
+def sevenz_bomb():
+    """A solid 7z folder: 5 members of 2 GiB of zeros, then a payload."""
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "bomb.7z")
+        make_archives.sevenz_solid_bomb(p, 5, 2048)
+        with open(p, "rb") as f:
+            return f.read()
+
+
 CASES = {
     # name: (builder, extra CLI arguments)
     "pickle-1e7-opcodes": (opcodes_1e7, ()),
@@ -138,6 +191,12 @@ CASES = {
     "zip-100001-members": (many_members, ()),
     "zip-bomb-1GiB": (zip_bomb, ()),
     "zip-overlapping-bomb": (overlapping_bomb, ()),
+    "7z-solid-bomb-10GiB": (sevenz_bomb, ()),
+    "safetensors-header-2^63": (safetensors_header_2_63, ()),
+    "safetensors-tensor-2^63": (safetensors_tensor_2_63, ()),
+    "gguf-counts-2^63": (gguf_counts_2_63, ()),
+    "gguf-string-2^63": (gguf_string_2_63, ()),
+    "gguf-array-2^63": (gguf_array_2_63, ()),
 }
 
 

@@ -305,10 +305,43 @@ def test_allow_net_loopback(tmp_path):
                                "import socket; socket.create_connection("
                                "('192.0.2.1', 9), timeout=2)")
     assert rc == 1
-    assert [e for e in denied(recs) if e["rule"] == "net.outbound"]
+    out = [e for e in denied(recs) if e["rule"] == "net.outbound"]
+    assert out
+    # one event per attempt: time, pid, syscall, decoded address and port
+    assert out[0]["syscall"] == "connect" and out[0]["tgid"] > 0
+    assert isinstance(out[0]["ts"], float)
+    assert out[0]["args"]["family"] == "AF_INET"
+    assert out[0]["args"]["addr"] == "192.0.2.1"
+    assert out[0]["args"]["port"] == 9
     p = run("sandbox", "--no-namespaces", "--allow-net", "loopback", "--",
             "/bin/true")
     assert p.returncode == 2
+
+
+def test_namespaces_refused_by_the_kernel_fall_back(tmp_path):
+    """Not --no-namespaces: the kernel itself refuses the clone. In a user
+    namespace of our own whose max_user_namespaces is 0 (the host's limit
+    is untouched), clone(CLONE_NEWUSER) fails with ENOSPC; the sandbox
+    detects it, takes the no-namespaces rung, says so, and still denies."""
+    d, pk, rule = prepare(tmp_path, "os.system")
+    ev = tmp_path / "events.jsonl"
+    script = ('echo 0 > /proc/sys/user/max_user_namespaces || exit 99\n'
+              'exec "$@"')
+    p = subprocess.run(["unshare", "-Ur", "/bin/sh", "-c", script, "sh",
+                        BIN, "sandbox", "--events", str(ev), "--pickle-load",
+                        pk, "--python", PY], capture_output=True,
+                       timeout=120)
+    if p.returncode == 99 or b"unshare" in p.stderr[:200]:
+        pytest.skip("cannot make a user namespace with no nested ones: "
+                    + p.stderr.decode(errors="replace"))
+    recs = [json.loads(line) for line in ev.read_text().splitlines()]
+    assert p.returncode == 1, p.stderr
+    assert start(recs)["isolation"] == "no-namespaces"
+    assert start(recs)["namespaces"] == []
+    assert b"isolation no-namespaces" in p.stderr
+    assert [e for e in denied(recs) if e["rule"] == rule]
+    assert finish(recs)["isolation"] == "no-namespaces"
+    assert_no_side_effect(d, "os.system")
 
 
 def test_no_landlock_rung_refuses_unbacked_writes(tmp_path):
@@ -355,9 +388,19 @@ print(json.dumps({
 
 @pytest.mark.parametrize("rung", list(RUNGS))
 def test_process_hygiene(tmp_path, rung):
-    env = {"MG_SECRET_TOKEN": "hunter2"}
-    p = run("sandbox", *RUNGS[rung], "--setenv", "FOO=bar", "--", PY,
-            "-I", "-B", "-c", HYGIENE, env=env)
+    env = dict(os.environ, NO_COLOR="1", MG_SECRET_TOKEN="hunter2")
+    # modelgate itself inherits an open descriptor (50, no close-on-exec):
+    # the target must not.
+    held = os.open(tmp_path, os.O_RDONLY)
+    os.dup2(held, 50, inheritable=True)
+    try:
+        p = subprocess.run([BIN, "sandbox", *RUNGS[rung], "--setenv",
+                            "FOO=bar", "--", PY, "-I", "-B", "-c", HYGIENE],
+                           capture_output=True, env=env, pass_fds=(50,),
+                           timeout=120)
+    finally:
+        os.close(50)
+        os.close(held)
     assert p.returncode == 0, p.stderr
     h = json.loads(p.stdout)
     assert h["env"] == ["FOO", "HOME", "LANG", "PATH"]
@@ -369,6 +412,37 @@ def test_process_hygiene(tmp_path, rung):
     if rung == "full":
         assert h["pid"] == 1
         assert h["ifaces"] == ["lo"]
+
+
+def test_chown_xattr_utime_denied(tmp_path):
+    """The rest of the permission family: chown, setxattr, utime are
+    refused wherever the file is, and did not happen."""
+    victim = tmp_path / "victim"
+    victim.write_text("v")
+    os.utime(victim, (1_000_000, 1_000_000))
+    code = ("import os, sys\np = sys.argv[1]\n"
+            "for f in (lambda: os.chown(p, 1, 1),\n"
+            "          lambda: os.setxattr(p, 'user.mg', b'1'),\n"
+            "          lambda: os.utime(p, (0, 0))):\n"
+            "    try:\n        f(); print('done')\n"
+            "    except OSError as e:\n        print(e.errno)\n")
+    rc, recs, err, out = sandbox(tmp_path, "--", PY, "-I", "-B", "-c", code,
+                                 str(victim))
+    assert rc == 1, err
+    assert b"done" not in out
+    hits = [e for e in denied(recs) if e["rule"] == "fs.perm_change"]
+    calls = {e["syscall"] for e in hits}
+    assert calls & {"chown", "fchownat"}, calls
+    assert "setxattr" in calls and "utimensat" in calls, calls
+    assert all(e["errno"] == "EPERM" for e in hits)
+    assert all(e["args"]["path"].endswith("/victim") for e in hits)
+    st = victim.stat()
+    assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid())
+    assert int(st.st_mtime) == 1_000_000
+    try:
+        assert "user.mg" not in os.listxattr(victim)
+    except OSError:
+        pass  # no user xattrs on this file system: nothing to set either
 
 
 def test_timeout_kills_the_target(tmp_path):

@@ -52,6 +52,10 @@ EXPECT = {
     "legacy_malicious.pt": ("dangerous", [("pickle-call", None)]),
     "legacy_hidden_after.pt": ("dangerous", [("torch-layout", None),
                                              ("pickle-call", None)]),
+    # magic number computed, not a literal: read as plain pickles, and the
+    # raw storage bytes after them are not a pickle
+    "legacy_computed_magic.pt": ("suspicious",
+                                 [("pickle-trailing-data", None)]),
     "zlib_malicious.joblib": ("dangerous", [("pickle-call", "<zlib>")]),
 }
 
@@ -165,6 +169,88 @@ def test_real_files_are_never_suspicious(real_files):
         assert names[name]["verdict"] == "safe", json.dumps(names[name])
     assert names["sd_zip.pt"]["format"] == "pytorch"
     assert names["sd_legacy.pt"]["format"] == "pytorch-legacy"
+
+
+MAL_REAL = r'''
+import os, sys, zipfile, torch, numpy as np, joblib
+out = sys.argv[1]
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("true",))
+# joblib: the payload after the raw bytes of an array, in an object array,
+# and compressed
+arr = np.arange(1000, dtype=np.float64)
+joblib.dump([arr, Evil()], f"{out}/after_array.joblib")
+joblib.dump([arr, np.array(["a", Evil()], dtype=object)],
+            f"{out}/object_array.joblib")
+joblib.dump([arr, Evil()], f"{out}/gzip.joblib", compress=("gzip", 3))
+# TorchScript: a real torch.jit.save, and the same archive with a
+# malicious constants.pkl
+src = f"{out}/m.py"
+with open(src, "w") as f:
+    f.write("import torch\n"
+            "class M(torch.nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.fc = torch.nn.Linear(3, 2)\n"
+            "    def forward(self, x):\n"
+            "        return self.fc(x) * 2.5\n")
+sys.path.insert(0, out)
+import m
+torch.jit.save(torch.jit.script(m.M()), f"{out}/ts.pt")
+with zipfile.ZipFile(f"{out}/ts.pt") as zi, \
+        zipfile.ZipFile(f"{out}/ts_mal.pt", "w") as zo:
+    for i in zi.infolist():
+        data = zi.read(i)
+        if i.filename.endswith("/constants.pkl"):
+            data = open(sys.argv[2], "rb").read()
+        zo.writestr(i, data)
+os.unlink(src)
+'''
+
+
+@pytest.fixture(scope="module")
+def real_malicious(tmp_path_factory):
+    d = tmp_path_factory.mktemp("realmal")
+    p = subprocess.run([PY, "-c", MAL_REAL, str(d),
+                        os.path.join(FIXTURES, "pickle",
+                                     "mal_os_system_p0.pkl")],
+                       capture_output=True, timeout=600)
+    if p.returncode != 0:
+        pytest.fail(p.stderr.decode()[-2000:])
+    return d
+
+
+@pytest.mark.parametrize("name,layer", [
+    ("after_array.joblib", None), ("object_array.joblib", None),
+    ("gzip.joblib", "data")])
+def test_real_joblib_payloads_are_dangerous(real_malicious, name, layer):
+    rc, doc = scan_json(str(real_malicious / name))
+    f = doc["files"][0]
+    assert rc == 1 and f["verdict"] == "dangerous", json.dumps(f, indent=1)
+    calls = [x for x in f["findings"] if x["rule"] == "pickle-call" and
+             x["severity"] == "dangerous"]
+    assert calls and calls[0]["name"] == "system"
+    assert calls[0]["layer"] == layer
+    # the payload comes after the 8,000 bytes of the float64 array
+    assert calls[0]["offset"] > 8000
+
+
+def test_torchscript_is_recognised_and_its_pickles_scanned(real_malicious):
+    rc, doc = scan_json(str(real_malicious / "ts.pt"))
+    f = doc["files"][0]
+    assert f["format"] == "torchscript" and f["complete"]
+    # the model's own classes (__torch__.*) are unknown, nothing worse
+    assert f["verdict"] == "unknown" and rc == 0, json.dumps(f, indent=1)
+    layers = {x["layer"] for x in f["findings"]}
+    assert "ts/data.pkl" in layers
+    assert any(x.endswith(".debug_pkl") for x in layers), layers
+    rc, doc = scan_json(str(real_malicious / "ts_mal.pt"))
+    f = doc["files"][0]
+    assert f["format"] == "torchscript"
+    assert rc == 1 and f["verdict"] == "dangerous"
+    assert ("pickle-call", "ts/constants.pkl") in {
+        (x["rule"], x["layer"]) for x in f["findings"]}
 
 
 def _zip_bomb(path, size):

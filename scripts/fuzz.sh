@@ -27,11 +27,15 @@ if [ ${#targets[@]} -eq 0 ]; then
         on { printf "%s ", $0; if ($0 ~ /\)/) exit }' fuzz/CMakeLists.txt |
         sed 's/set(MG_FUZZ_TARGETS//; s/)//')
 fi
-cmake --preset fuzz >/dev/null && cmake --build build-fuzz -j2 >/dev/null ||
-    {
-        echo "fuzz build failed (needs clang and libclang-rt-14-dev)" >&2
-        exit 2
-    }
+# MG_FUZZ_NO_BUILD=1: use build-fuzz as it is (several runs side by side
+# must not rebuild it under each other)
+if [ "${MG_FUZZ_NO_BUILD:-}" != 1 ] || [ ! -d build-fuzz/fuzz ]; then
+    cmake --preset fuzz >/dev/null && cmake --build build-fuzz -j2 >/dev/null ||
+        {
+            echo "fuzz build failed (needs clang and libclang-rt-14-dev)" >&2
+            exit 2
+        }
+fi
 
 # The seed folders of a target, as fuzz/CMakeLists.txt lists them.
 seeds_of() {

@@ -32,6 +32,7 @@ def bombs(tmp_path_factory):
     d = tmp_path_factory.mktemp("bombs")
     made = {}
     for name, arg, out in (("gzip-zeros", 10240, "zeros.gz"),
+                           ("zip-zeros", 10240, "zeros.zip"),
                            ("tar-gz-zeros", 10240, "zeros.tar.gz"),
                            ("7z-solid", 5, "solid.7z"),
                            ("tar-many", MEMBERS + 1, "many.tar.gz"),
@@ -86,6 +87,14 @@ def test_gzip_of_10_gib_of_zeros(bombs):
         assert len(info) == 1
         out = int(info[0].split(" scanned, ")[1].split(" ")[0])
         assert out <= (64 << 20) + (4 << 20), info
+
+
+def test_zip_of_10_gib_of_zeros(bombs):
+    # ZIP64, one deflated member: the ZIP reader's own ratio limit
+    rc, f = scan_measured(bombs["zeros.zip"])
+    assert rc == 2 and f["verdict"] == "error" and not f["complete"]
+    assert limits(f) == ["max-ratio"]
+    assert f["bytes_read"] < (32 << 20)
 
 
 def test_tar_gz_with_10_gib_member_before_the_payload(bombs):

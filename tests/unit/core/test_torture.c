@@ -7,11 +7,26 @@
 
 #ifdef MG_ALLOC_HOOKS
 static const char *const fixtures[] = {
-    "pickle/mal_getattr_import.pkl", "pickle/ok_torch_state_dict_data.pkl",
-    "pickle/mal_nested_loads.pkl",   "pickle/mal_broken_after_payload.pkl",
-    "pickle/mal_build_global.pkl",   "zip/torch_benign.pt",
-    "zip/zip_prefix_pickle.pt",      "zip/legacy_benign.pt",
-    "zip/npz_malicious.npz",         "zip/zlib_malicious.joblib",
+    "pickle/mal_getattr_import.pkl",
+    "pickle/ok_torch_state_dict_data.pkl",
+    "pickle/mal_nested_loads.pkl",
+    "pickle/mal_broken_after_payload.pkl",
+    "pickle/mal_build_global.pkl",
+    "zip/torch_benign.pt",
+    "zip/zip_prefix_pickle.pt",
+    "zip/legacy_benign.pt",
+    "zip/npz_malicious.npz",
+    "zip/zlib_malicious.joblib",
+    /* the other formats and libarchive containers */
+    "safetensors/ok_no_metadata.safetensors",
+    "gguf/ok_chatml_v3.gguf",
+    "gguf/mal_template_concat.gguf",
+    "keras/mal_lambda_keras2.json",
+    "onnx/mal_external_parent.onnx",
+    "tf/mal_eager_py_func.pb",
+    "hf/mal_tokenizer_config_escapes.json",
+    "archive/mal_nested.7z.xz",
+    "archive/mal_model_bin.tar.gz",
 };
 
 static void

@@ -177,6 +177,7 @@ convert(const uint8_t *in_buf, size_t in_len, uint8_t *out)
         return;
     struct mg_options o;
     mg_options_init(&o);
+    o.limits.max_seconds = 10; /* also bounds the HDF5 child */
     o.limits.max_total_bytes = OUT_CAP / 2;
     o.limits.max_values = 200000;
     o.limits.max_opcodes = 1000000;

@@ -19,6 +19,7 @@ static inline void
 fmt_fuzz_limits(struct mg_options *o)
 {
     mg_options_init(o);
+    o->limits.max_seconds = 10; /* also bounds the HDF5 child */
     o->limits.max_json_depth = 32;
     o->limits.max_json_values = 20000;
     o->limits.max_header_bytes = 1 << 20;

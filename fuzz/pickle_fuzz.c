@@ -26,6 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct mg_options o;
     mg_options_init(&o);
+    o.limits.max_seconds = 10; /* also bounds the HDF5 child */
     o.limits.max_opcodes = 100000;
     o.limits.max_stack = 10000;
     o.limits.max_memo = 10000;

@@ -27,6 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mg_options o;
     mg_options_init(&o);
     o.report_info = 1;
+    o.limits.max_seconds = 10; /* also bounds the HDF5 child */
     o.limits.max_total_bytes = 64u << 20;
     o.limits.max_member_bytes = 16u << 20;
     struct mg_scanner *sc = NULL;

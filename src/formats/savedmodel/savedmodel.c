@@ -946,11 +946,7 @@ keras_metadata_probe(const uint8_t *h, size_t len, uint64_t size)
     for (unsigned i = 0; i < s.n; i++)
         if (s.num[i] != 1 || s.wire[i] != MG_PB_LEN)
             return 0;
-    static const char id[] = "_tf_keras_";
-    for (size_t i = 0; i + sizeof(id) - 1 <= len; i++)
-        if (memcmp(h + i, id, sizeof(id) - 1) == 0)
-            return 40;
-    return 0;
+    return mg_has(h, len, "_tf_keras_") ? 40 : 0;
 }
 
 /* fingerprint.pb (FingerprintDef, TensorFlow 2.12+): hashes as varints

@@ -684,6 +684,27 @@ scan_data_pkl(struct zip *z, struct mg_stream *s, const char *name)
     return st;
 }
 
+/* A member's content: data.pkl read for its storage keys (with_keys;
+   extraction, ctx->want, takes it the common way), or scanned itself. */
+static enum mg_status
+scan_content(struct zip *z,
+             const struct zent *e,
+             struct mg_input *in,
+             int with_keys,
+             const char *name)
+{
+    if (with_keys && z->ctx->want == NULL) {
+        struct mg_input_cursor cur;
+        struct mg_stream s;
+        enum mg_status st = mg_input_stream(in, 0, UINT64_MAX, &cur, &s);
+        if (st == MG_OK)
+            st = scan_data_pkl(z, &s, name);
+        return st;
+    }
+    return mg_scan_input_hint(z->ctx, in, name,
+                              e->storage ? MG_HINT_TENSOR_DATA : MG_HINT_NONE);
+}
+
 static enum mg_status
 scan_member(struct zip *z, struct zent *e, int with_keys)
 {
@@ -717,18 +738,7 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         struct mg_input sub;
         if (st == MG_OK &&
             mg_input_sub(z->in, e->data_off, e->csize, &w, &sub) == MG_OK) {
-            /* extraction (ctx->want) takes data.pkl the common way */
-            if (with_keys && ctx->want == NULL) {
-                struct mg_input_cursor cur;
-                struct mg_stream s;
-                st = mg_input_stream(&sub, 0, UINT64_MAX, &cur, &s);
-                if (st == MG_OK)
-                    st = scan_data_pkl(z, &s, name);
-            } else {
-                st = mg_scan_input_hint(ctx, &sub, name,
-                                        e->storage ? MG_HINT_TENSOR_DATA
-                                                   : MG_HINT_NONE);
-            }
+            st = scan_content(z, e, &sub, with_keys, name);
         }
         /* Tensor storages are data: their CRC is not worth reading them. */
         if (st == MG_OK && !e->storage && e->csize <= CRC_CHECK_MAX)
@@ -748,17 +758,7 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         return st == MG_E_NOMEM ? st : MG_OK;
     struct mg_input member;
     mg_inflate_input(zf, &member);
-    if (with_keys && ctx->want == NULL) {
-        struct mg_input_cursor cur;
-        struct mg_stream s;
-        st = mg_input_stream(&member, 0, UINT64_MAX, &cur, &s);
-        if (st == MG_OK)
-            st = scan_data_pkl(z, &s, name);
-    } else {
-        st =
-            mg_scan_input_hint(ctx, &member, name,
-                               e->storage ? MG_HINT_TENSOR_DATA : MG_HINT_NONE);
-    }
+    st = scan_content(z, e, &member, with_keys, name);
     const char *why = NULL;
     if (st == MG_OK && !e->storage && !mg_inflate_limited(zf) &&
         e->usize <= CRC_CHECK_MAX && !mg_inflate_failed(zf, NULL)) {

@@ -90,8 +90,7 @@ check_signature(const char *model,
                 struct mg_sig_result **out)
 {
     struct mg_sig_options opt;
-    mg_sig_options_init(&opt);
-    opt.jobs = jobs;
+    sigcli_sig_options(&opt, NULL, 0, jobs);
     enum mg_status st = mg_verify_model(model, signature, key, kr, &opt, out);
     if (st != MG_OK) {
         fprintf(stderr, "modelgate check: %s: %s\n", model, mg_strerror(st));
@@ -143,19 +142,17 @@ cmd_check(int argc, char **argv)
     struct mg_sig_result *sig = NULL;
     struct mg_report **reports = NULL;
     size_t nfiles = 0;
-    int rc = opt_parse(table, nt, argc, argv, &pos, "check");
-    if (rc != 0)
+    int rc;
+    if (sigcli_parse(table, nt, argc, argv, &pos, "check", &help,
+                     "usage: modelgate check [--keyring DIR | --key PUB.pem] "
+                     "[--signature FILE] MODEL_PATH\n\n"
+                     "Admit a model: its signature must verify against a "
+                     "trusted key, then every file\nis scanned. Exit status: "
+                     "0 admitted, 1 refused (reasons on standard "
+                     "output),\n2 could not run (bad usage, unreadable "
+                     "keyring).\n\noptions:\n",
+                     &rc))
         goto out;
-    if (help) {
-        printf("usage: modelgate check [--keyring DIR | --key PUB.pem] "
-               "[--signature FILE] MODEL_PATH\n\n"
-               "Admit a model: its signature must verify against a trusted "
-               "key, then every file\nis scanned. Exit status: 0 admitted, "
-               "1 refused (reasons on standard output),\n2 could not run "
-               "(bad usage, unreadable keyring).\n\noptions:\n");
-        opt_help(stdout, table, nt);
-        goto out;
-    }
     if (keyring_dir == NULL && key_path == NULL)
         keyring_dir = getenv("MODELGATE_KEYRING");
     int fail_on = parse_level(fail_on_s);

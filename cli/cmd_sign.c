@@ -43,19 +43,17 @@ cmd_sign(int argc, char **argv)
     struct mg_sig_result *r = NULL;
     char **ign = NULL;
     size_t nign = 0;
-    int rc = opt_parse(table, nt, argc, argv, &pos, "sign");
-    if (rc != 0)
+    int rc;
+    if (sigcli_parse(table, nt, argc, argv, &pos, "sign", &help,
+                     "usage: modelgate sign --key KEY.pem [--ignore PATH]... "
+                     "[--output FILE] MODEL_PATH\n\n"
+                     "Sign a model folder or file with an OpenSSF "
+                     "model-signing (OMS v1.0) bundle.\nExit status: 0 "
+                     "signed, 1 the model was refused (symbolic link, special "
+                     "file,\nempty model...), 2 error (bad usage, key, "
+                     "I/O).\n\noptions:\n",
+                     &rc))
         goto out;
-    if (help) {
-        printf("usage: modelgate sign --key KEY.pem [--ignore PATH]... "
-               "[--output FILE] MODEL_PATH\n\n"
-               "Sign a model folder or file with an OpenSSF model-signing "
-               "(OMS v1.0) bundle.\nExit status: 0 signed, 1 the model was "
-               "refused (symbolic link, special file,\nempty model...), 2 "
-               "error (bad usage, key, I/O).\n\noptions:\n");
-        opt_help(stdout, table, nt);
-        goto out;
-    }
     if (pos.n != 1 || key_path == NULL || jobs == 0 || jobs > MG_SIG_MAX_JOBS) {
         fprintf(stderr, "usage: modelgate sign --key KEY.pem [--ignore "
                         "PATH]... [--output FILE] [-j 1..256] MODEL_PATH\n");
@@ -82,12 +80,9 @@ cmd_sign(int argc, char **argv)
     if (rc != 0)
         goto out;
     struct mg_sig_options opt;
-    mg_sig_options_init(&opt);
-    opt.ignore = (const char *const *)ign;
-    opt.n_ignore = nign;
+    sigcli_sig_options(&opt, ign, nign, (unsigned)jobs);
     opt.allow_symlinks = allow_symlinks;
     opt.ignore_git_paths = !no_git;
-    opt.jobs = (unsigned)jobs;
     enum mg_status st = mg_sign_model(model, output, key, &opt, &r);
     if (st != MG_OK) {
         fprintf(stderr, "modelgate sign: %s: %s\n", model, mg_strerror(st));
@@ -106,10 +101,7 @@ cmd_sign(int argc, char **argv)
     rc = sigcli_write_file("sign", output, text, len);
     if (rc != 0)
         goto out;
-    size_t nsigned = 0;
-    for (size_t i = 0; i < mg_sig_result_file_count(r); i++)
-        if (mg_sig_result_file(r, i)->state == MG_SIG_FILE_SIGNED)
-            nsigned++;
+    size_t nsigned = sigcli_signed_files(r);
     char tp[96];
     sigcli_throughput(r, tp, sizeof(tp));
     printf("signed: %s: %zu file%s, %s key %s\n", output, nsigned,

@@ -40,32 +40,21 @@ cmd_sign_model(int argc, char **argv)
     struct mg_sig_result *r = NULL;
     char **ign = NULL;
     size_t nign = 0;
-    int rc = opt_parse(table, nt, argc, argv, &pos, "sign-model");
-    if (rc != 0)
+    int rc;
+    if (sigcli_parse(table, nt, argc, argv, &pos, "sign-model", &help,
+                     "usage: modelgate sign-model --method key --model-path "
+                     "PATH --output-bundle FILE --private-key KEY.pem "
+                     "[--ignore-paths PATH]...\n\nOMS conformance adapter: "
+                     "sign, exit 0 on success.\n\noptions:\n",
+                     &rc))
         goto out;
-    if (help) {
-        printf("usage: modelgate sign-model --method key --model-path PATH "
-               "--output-bundle FILE --private-key KEY.pem [--ignore-paths "
-               "PATH]...\n\nOMS conformance adapter: sign, exit 0 on "
-               "success.\n\noptions:\n");
-        opt_help(stdout, table, nt);
-        goto out;
-    }
-    if (pos.n != 0) {
-        fprintf(stderr, "modelgate sign-model: no positional arguments\n");
-        rc = EXIT_ERROR;
-        goto out;
-    }
-    rc = sigcli_adapter_setup("sign-model", method, model, bundle,
+    rc = sigcli_adapter_setup("sign-model", pos.n, method, model, bundle,
                               "output-bundle", key_path, 1, &ignore, &key, &ign,
                               &nign);
     if (rc != 0)
         goto out;
     struct mg_sig_options opt;
-    mg_sig_options_init(&opt);
-    opt.ignore = (const char *const *)ign;
-    opt.n_ignore = nign;
-    opt.jobs = sigcli_default_jobs();
+    sigcli_sig_options(&opt, ign, nign, sigcli_default_jobs());
     enum mg_status st = mg_sign_model(model, bundle, key, &opt, &r);
     if (st != MG_OK || mg_sig_result_verdict(r) != MG_SIG_VERIFIED) {
         if (r != NULL)

@@ -48,20 +48,17 @@ cmd_verify(int argc, char **argv)
     struct mg_sig_result *r = NULL;
     char **ign = NULL;
     size_t nign = 0;
-    int rc = opt_parse(table, nt, argc, argv, &pos, "verify");
-    if (rc != 0)
+    int rc;
+    if (sigcli_parse(table, nt, argc, argv, &pos, "verify", &help,
+                     "usage: modelgate verify --key PUB.pem|--keyring DIR "
+                     "[--signature FILE] [--ignore PATH]... MODEL_PATH\n\n"
+                     "Verify an OpenSSF model-signing (OMS v1.0) signature of "
+                     "a model folder or file.\nExit status: 0 verified, 1 "
+                     "verification failed (reasons on standard output), 2 "
+                     "error\n(bad usage, unreadable key or files).\n\n"
+                     "options:\n",
+                     &rc))
         goto out;
-    if (help) {
-        printf("usage: modelgate verify --key PUB.pem|--keyring DIR "
-               "[--signature FILE] [--ignore PATH]... MODEL_PATH\n\n"
-               "Verify an OpenSSF model-signing (OMS v1.0) signature of a "
-               "model folder or file.\nExit status: 0 verified, 1 "
-               "verification failed (reasons on standard output), 2 "
-               "error\n(bad usage, unreadable key or files).\n\n"
-               "options:\n");
-        opt_help(stdout, table, nt);
-        goto out;
-    }
     if (pos.n != 1 || (key_path == NULL) == (keyring_dir == NULL) ||
         jobs == 0 || jobs > MG_SIG_MAX_JOBS) {
         fprintf(stderr, "usage: modelgate verify --key PUB.pem|--keyring DIR "
@@ -84,12 +81,9 @@ cmd_verify(int argc, char **argv)
     if (rc != 0)
         goto out;
     struct mg_sig_options opt;
-    mg_sig_options_init(&opt);
-    opt.ignore = (const char *const *)ign;
-    opt.n_ignore = nign;
+    sigcli_sig_options(&opt, ign, nign, (unsigned)jobs);
     opt.ignore_unsigned_files = unsigned_ok;
     opt.ignore_git_paths = !no_git;
-    opt.jobs = (unsigned)jobs;
     enum mg_status st = mg_verify_model(model, signature, key, kr, &opt, &r);
     if (st != MG_OK) {
         fprintf(stderr, "modelgate verify: %s: %s\n", model, mg_strerror(st));
@@ -98,10 +92,7 @@ cmd_verify(int argc, char **argv)
     }
     sigcli_print_reasons(stdout, r, signature);
     enum mg_sig_verdict v = mg_sig_result_verdict(r);
-    size_t nsigned = 0;
-    for (size_t i = 0; i < mg_sig_result_file_count(r); i++)
-        if (mg_sig_result_file(r, i)->state == MG_SIG_FILE_SIGNED)
-            nsigned++;
+    size_t nsigned = sigcli_signed_files(r);
     if (v == MG_SIG_VERIFIED) {
         char tp[96];
         sigcli_throughput(r, tp, sizeof(tp));

@@ -35,32 +35,22 @@ cmd_verify_model(int argc, char **argv)
     struct mg_sig_result *r = NULL;
     char **ign = NULL;
     size_t nign = 0;
-    int rc = opt_parse(table, nt, argc, argv, &pos, "verify-model");
-    if (rc != 0)
+    int rc;
+    if (sigcli_parse(table, nt, argc, argv, &pos, "verify-model", &help,
+                     "usage: modelgate verify-model --method key --model-path "
+                     "PATH --bundle FILE --public-key PUB.pem [--ignore-paths "
+                     "PATH]... [--ignore-unsigned-files]\n\nOMS conformance "
+                     "adapter: verify, exit 0 when verified.\n\noptions:\n",
+                     &rc))
         goto out;
-    if (help) {
-        printf("usage: modelgate verify-model --method key --model-path PATH "
-               "--bundle FILE --public-key PUB.pem [--ignore-paths PATH]... "
-               "[--ignore-unsigned-files]\n\nOMS conformance adapter: "
-               "verify, exit 0 when verified.\n\noptions:\n");
-        opt_help(stdout, table, nt);
-        goto out;
-    }
-    if (pos.n != 0) {
-        fprintf(stderr, "modelgate verify-model: no positional arguments\n");
-        rc = EXIT_ERROR;
-        goto out;
-    }
-    rc = sigcli_adapter_setup("verify-model", method, model, bundle, "bundle",
-                              key_path, 0, &ignore, &key, &ign, &nign);
+    rc =
+        sigcli_adapter_setup("verify-model", pos.n, method, model, bundle,
+                             "bundle", key_path, 0, &ignore, &key, &ign, &nign);
     if (rc != 0)
         goto out;
     struct mg_sig_options opt;
-    mg_sig_options_init(&opt);
-    opt.ignore = (const char *const *)ign;
-    opt.n_ignore = nign;
+    sigcli_sig_options(&opt, ign, nign, sigcli_default_jobs());
     opt.ignore_unsigned_files = unsigned_ok;
-    opt.jobs = sigcli_default_jobs();
     enum mg_status st = mg_verify_model(model, bundle, key, NULL, &opt, &r);
     if (st != MG_OK) {
         fprintf(stderr, "modelgate verify-model: %s\n", mg_strerror(st));

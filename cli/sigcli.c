@@ -50,7 +50,51 @@ sigcli_trust(const char *cmd,
 }
 
 int
+sigcli_parse(const struct opt *table,
+             size_t nt,
+             int argc,
+             char **argv,
+             struct opt_list *pos,
+             const char *cmd,
+             const int *help,
+             const char *usage,
+             int *rc)
+{
+    *rc = opt_parse(table, nt, argc, argv, pos, cmd);
+    if (*rc != 0)
+        return 1;
+    if (!*help)
+        return 0;
+    fputs(usage, stdout);
+    opt_help(stdout, table, nt);
+    return 1;
+}
+
+void
+sigcli_sig_options(struct mg_sig_options *opt,
+                   char **ign,
+                   size_t nign,
+                   unsigned jobs)
+{
+    mg_sig_options_init(opt);
+    opt->ignore = (const char *const *)ign;
+    opt->n_ignore = nign;
+    opt->jobs = jobs;
+}
+
+size_t
+sigcli_signed_files(const struct mg_sig_result *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < mg_sig_result_file_count(r); i++)
+        if (mg_sig_result_file(r, i)->state == MG_SIG_FILE_SIGNED)
+            n++;
+    return n;
+}
+
+int
 sigcli_adapter_setup(const char *cmd,
+                     size_t npos,
                      const char *method,
                      const char *model,
                      const char *bundle,
@@ -62,6 +106,10 @@ sigcli_adapter_setup(const char *cmd,
                      char ***ign,
                      size_t *nign)
 {
+    if (npos != 0) {
+        fprintf(stderr, "modelgate %s: no positional arguments\n", cmd);
+        return EXIT_ERROR;
+    }
     if (method == NULL || model == NULL || bundle == NULL) {
         fprintf(stderr,
                 "modelgate %s: --method, --model-path and --%s are "

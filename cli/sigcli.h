@@ -12,6 +12,28 @@
 #include "modelgate/mg_sign.h"
 #include "opt.h"
 
+/* opt_parse() for cmd, then --help (*help, set by the table): usage, then
+   the options, on standard output. 1 when the command ends there, *rc its
+   exit code (0 after --help, EXIT_ERROR on bad usage); else 0, *rc 0. */
+int sigcli_parse(const struct opt *table,
+                 size_t nt,
+                 int argc,
+                 char **argv,
+                 struct opt_list *pos,
+                 const char *cmd,
+                 const int *help,
+                 const char *usage,
+                 int *rc);
+
+/* mg_sig_options_init(), then the ignore list and the number of jobs. */
+void sigcli_sig_options(struct mg_sig_options *opt,
+                        char **ign,
+                        size_t nign,
+                        unsigned jobs);
+
+/* How many files of r are MG_SIG_FILE_SIGNED. */
+size_t sigcli_signed_files(const struct mg_sig_result *r);
+
 /* The signature path when none is given: MODEL/model.sig for a folder,
    MODEL.sig for a file. Returns buf, or NULL when it does not fit. */
 const char *sigcli_default_signature(const char *model, char *buf, size_t len);
@@ -32,10 +54,12 @@ int sigcli_trust(const char *cmd,
                  struct mg_key **key,
                  struct mg_keyring **kr);
 
-/* The OMS adapter's checks and loading: method "key", the required flags
-   (bundle_flag names the bundle option), the key, the ignore paths
-   (outside ones dropped). 0, or the exit code to return. */
+/* The OMS adapter's checks and loading: no positional arguments (npos
+   of them given), method "key", the required flags (bundle_flag names
+   the bundle option), the key, the ignore paths (outside ones dropped).
+   0, or the exit code to return. */
 int sigcli_adapter_setup(const char *cmd,
+                         size_t npos,
                          const char *method,
                          const char *model,
                          const char *bundle,

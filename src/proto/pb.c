@@ -273,6 +273,37 @@ mg_pbx_str(struct mg_pb_src *s,
     return n;
 }
 
+enum mg_status
+mg_pbx_pick(const struct mg_pb *r,
+            const struct mg_pb_field *f,
+            const struct mg_pbx_pick *want,
+            size_t n,
+            uint64_t *bad)
+{
+    struct mg_pb m;
+    struct mg_pb_field g;
+    mg_pb_sub(r, f, &m);
+    while (!mg_pb_done(&m)) {
+        enum mg_status st = mg_pb_next(&m, &g);
+        if (st != MG_OK) {
+            *bad = m.pos;
+            return st;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const struct mg_pbx_pick *w = &want[i];
+            if (w->num != g.num)
+                continue;
+            if (w->v != NULL && g.wire == MG_PB_VARINT)
+                *w->v = g.v;
+            else if (w->str != NULL && g.wire == MG_PB_LEN)
+                mg_pbx_str(r->src, &g, w->str, w->cap);
+            else if (w->raw != NULL && g.wire == MG_PB_LEN)
+                *w->raw = g;
+        }
+    }
+    return MG_OK;
+}
+
 /* A varint in h[*i..len): 1 ok, 0 cut by the end, -1 invalid. */
 static int
 mem_varint(const uint8_t *h, size_t len, size_t *i, uint64_t *out)

@@ -106,6 +106,30 @@ size_t mg_pbx_str(struct mg_pb_src *s,
                   char *buf,
                   size_t cap);
 
+/* A field mg_pbx_pick() keeps: a LEN field as a NUL-terminated string
+   (str, cap bytes), a LEN field itself (raw: its payload range), or a
+   VARINT's value (v); set one of the three. */
+struct mg_pbx_pick {
+    uint32_t num;
+    char *str;
+    size_t cap;
+    struct mg_pb_field *raw;
+    uint64_t *v;
+};
+
+/*
+ * Read the LEN field f of r as a message and keep its fields named in
+ * want (n of them, of the wire type each expects; the last occurrence
+ * wins, one that is absent leaves its target as it was). MG_OK, or the
+ * status of the first field that cannot be read (malformed, truncated,
+ * I/O), *bad then its offset; fields before it are kept.
+ */
+enum mg_status mg_pbx_pick(const struct mg_pb *r,
+                           const struct mg_pb_field *f,
+                           const struct mg_pbx_pick *want,
+                           size_t n,
+                           uint64_t *bad);
+
 /* Probing: the top-level fields of a message prefix held in memory. */
 #define MG_PBX_SNIFF_MAX 16
 struct mg_pbx_sniff {

@@ -306,6 +306,17 @@ mg_input_dup(struct mg_input *in, uint64_t off, size_t n, uint8_t **out)
     return MG_OK;
 }
 
+int
+mg_has(const void *h, size_t n, const char *needle)
+{
+    const uint8_t *p = h;
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(p + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
 size_t
 mg_input_peek(struct mg_input *in, uint64_t off, void *buf, size_t n)
 {

@@ -133,6 +133,9 @@ mg_input_dup(struct mg_input *in, uint64_t off, size_t n, uint8_t **out);
    scans): reads min(n, size-off) bytes into buf, returns the count. */
 size_t mg_input_peek(struct mg_input *in, uint64_t off, void *buf, size_t n);
 
+/* Does h (n bytes) hold needle anywhere (for probes over a head)? */
+int mg_has(const void *h, size_t n, const char *needle);
+
 /* Is the printable character c allowed in a Python identifier (ASCII)? */
 static inline int
 mg_is_ident(int c)

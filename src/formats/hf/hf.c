@@ -114,16 +114,6 @@ scan_config(struct mg_ctx *ctx, const uint8_t *b, size_t len)
     return st;
 }
 
-static int
-has(const uint8_t *h, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(h + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
 static size_t
 skip_ws(const uint8_t *h, size_t n)
 {
@@ -136,6 +126,33 @@ skip_ws(const uint8_t *h, size_t n)
     return i;
 }
 
+/* The first n bytes of a random-access input in memory: in place, or
+   copied into *copy (mg_free it). 1 when *b is ready; 0 when not, buf
+   freed, the problem reported and *st what the scan returns. */
+static int
+in_memory(struct mg_ctx *ctx,
+          struct mg_input *use,
+          size_t n,
+          uint8_t *buf,
+          uint8_t **copy,
+          const uint8_t **b,
+          enum mg_status *st)
+{
+    *copy = NULL;
+    *b = use->mem;
+    if (*b != NULL)
+        return 1;
+    *st = mg_input_dup(use, 0, n, copy);
+    if (*st != MG_OK) {
+        mg_free(buf);
+        if (*st != MG_E_NOMEM)
+            *st = mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(*st));
+        return 0;
+    }
+    *b = *copy;
+    return 1;
+}
+
 /* A JSON object with the keys of a tokenizer configuration. */
 static unsigned
 hf_json_probe(const uint8_t *h, size_t len, uint64_t size)
@@ -144,11 +161,11 @@ hf_json_probe(const uint8_t *h, size_t len, uint64_t size)
     size_t i = skip_ws(h, len);
     if (i >= len || h[i] != '{')
         return 0;
-    if (has(h, len, "\"chat_template\""))
+    if (mg_has(h, len, "\"chat_template\""))
         return 20;
-    if (has(h, len, "\"tokenizer_class\"") ||
-        has(h, len, "\"added_tokens_decoder\"") ||
-        (has(h, len, "\"model_max_length\"") && has(h, len, "_token\"")))
+    if (mg_has(h, len, "\"tokenizer_class\"") ||
+        mg_has(h, len, "\"added_tokens_decoder\"") ||
+        (mg_has(h, len, "\"model_max_length\"") && mg_has(h, len, "_token\"")))
         return 16;
     return 0;
 }
@@ -167,18 +184,10 @@ hf_json_scan(struct mg_ctx *ctx, struct mg_input *in)
         return mg_ctx_incomplete(ctx, "max-header-bytes", 0,
                                  "tokenizer configuration");
     }
-    uint8_t *copy = NULL;
-    const uint8_t *b = use->mem;
-    if (b == NULL) {
-        st = mg_input_dup(use, 0, (size_t)use->size, &copy);
-        if (st != MG_OK) {
-            mg_free(buf);
-            return st == MG_E_NOMEM
-                       ? st
-                       : mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
-        }
-        b = copy;
-    }
+    uint8_t *copy;
+    const uint8_t *b;
+    if (!in_memory(ctx, use, (size_t)use->size, buf, &copy, &b, &st))
+        return st;
     st = scan_config(ctx, b, (size_t)use->size);
     mg_free(copy);
     mg_free(buf);
@@ -195,7 +204,7 @@ jinja_probe(const uint8_t *h, size_t len, uint64_t size)
     if (len - i < 2 || h[i] != '{' ||
         (h[i + 1] != '%' && h[i + 1] != '{' && h[i + 1] != '#'))
         return 0;
-    if (memchr(h, 0, len) != NULL || !has(h, len, "message"))
+    if (memchr(h, 0, len) != NULL || !mg_has(h, len, "message"))
         return 0;
     return 12;
 }
@@ -211,18 +220,10 @@ jinja_scan(struct mg_ctx *ctx, struct mg_input *in)
         return st;
     size_t n = use->size > MG_TEMPLATE_MAX_BYTES ? MG_TEMPLATE_MAX_BYTES
                                                  : (size_t)use->size;
-    uint8_t *copy = NULL;
-    const uint8_t *b = use->mem;
-    if (b == NULL) {
-        st = mg_input_dup(use, 0, n, &copy);
-        if (st != MG_OK) {
-            mg_free(buf);
-            return st == MG_E_NOMEM
-                       ? st
-                       : mg_ctx_incomplete(ctx, NULL, 0, mg_strerror(st));
-        }
-        b = copy;
-    }
+    uint8_t *copy;
+    const uint8_t *b;
+    if (!in_memory(ctx, use, n, buf, &copy, &b, &st))
+        return st;
     struct hit_user u = {ctx, (const char *)b, "file", 0};
     st = mg_tmpl_scan((const char *)b, n, on_hit, &u);
     if (st == MG_OK && n < use->size)

@@ -768,16 +768,6 @@ ascii_view(const uint8_t *h, size_t len, char *out, size_t cap)
     return o;
 }
 
-static int
-has(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(s + i, needle, k) == 0)
-            return 1;
-    return 0;
-}
-
 unsigned
 mg_keras_json_probe(const uint8_t *head, size_t len)
 {
@@ -789,10 +779,11 @@ mg_keras_json_probe(const uint8_t *head, size_t len)
         i++;
     if (i >= n || a[i] != '{')
         return 0;
-    if (has(a + i, n - i, "\"class_name\"") &&
-        (has(a + i, n - i, "\"config\"") || has(a + i, n - i, "\"module\"")))
+    if (mg_has(a + i, n - i, "\"class_name\"") &&
+        (mg_has(a + i, n - i, "\"config\"") ||
+         mg_has(a + i, n - i, "\"module\"")))
         return 24;
-    if (has(a + i, n - i, "\"keras_version\""))
+    if (mg_has(a + i, n - i, "\"keras_version\""))
         return 20;
     return 0;
 }

@@ -124,22 +124,15 @@ tensor(struct onnx *o,
             data_location = f.v;
         } else if (f.num == 13 && f.wire == MG_PB_LEN) {
             /* StringStringEntryProto {key = 1; value = 2} */
-            struct mg_pb e;
-            struct mg_pb_field ef, val = {0};
+            struct mg_pb_field val = {0}; /* num 0: absent */
             char key[64] = "";
-            int have_val = 0;
-            mg_pb_sub(&r, &f, &e);
-            while (!mg_pb_done(&e)) {
-                if ((st = mg_pb_next(&e, &ef)) != MG_OK)
-                    return malformed(o, st, e.pos, "an external_data entry");
-                if (ef.num == 1 && ef.wire == MG_PB_LEN)
-                    mg_pbx_str(&o->src, &ef, key, sizeof(key));
-                else if (ef.num == 2 && ef.wire == MG_PB_LEN) {
-                    val = ef;
-                    have_val = 1;
-                }
-            }
-            if (strcmp(key, "location") == 0 && have_val) {
+            const struct mg_pbx_pick want[] = {
+                {.num = 1, .str = key, .cap = sizeof(key)},
+                {.num = 2, .raw = &val}};
+            uint64_t bad;
+            if ((st = mg_pbx_pick(&r, &f, want, 2, &bad)) != MG_OK)
+                return malformed(o, st, bad, "an external_data entry");
+            if (strcmp(key, "location") == 0 && val.num != 0) {
                 has_loc = 1;
                 loclen = mg_pbx_str(&o->src, &val, loc, sizeof(loc));
                 loc_off = val.off;
@@ -269,23 +262,20 @@ node(struct onnx *o,
     struct mg_pb r;
     struct mg_pb_field f;
     char op[64] = "", domain[128] = "";
-    mg_pb_sub(parent, nf, &r);
+    const struct mg_pbx_pick want[] = {
+        {.num = 4, .str = op, .cap = sizeof(op)},
+        {.num = 7, .str = domain, .cap = sizeof(domain)}};
+    uint64_t bad;
     o->nodes++;
-    while (!mg_pb_done(&r)) {
-        enum mg_status st = mg_pb_next(&r, &f);
-        if (st != MG_OK)
-            return malformed(o, st, r.pos, "a node");
-        if (f.num == 4 && f.wire == MG_PB_LEN)
-            mg_pbx_str(&o->src, &f, op, sizeof(op));
-        else if (f.num == 7 && f.wire == MG_PB_LEN)
-            mg_pbx_str(&o->src, &f, domain, sizeof(domain));
-    }
+    enum mg_status st = mg_pbx_pick(parent, nf, want, 2, &bad);
+    if (st != MG_OK)
+        return malformed(o, st, bad, "a node");
     if (!in_list(std_domains, sizeof(std_domains) / sizeof(std_domains[0]),
                  domain))
         note_op(o, domain, op);
     mg_pb_sub(parent, nf, &r);
     while (!mg_pb_done(&r) && !o->stop) {
-        enum mg_status st = mg_pb_next(&r, &f);
+        st = mg_pb_next(&r, &f);
         if (st != MG_OK)
             return malformed(o, st, r.pos, "a node");
         if (f.num == 5 && f.wire == MG_PB_LEN) {
@@ -469,21 +459,13 @@ onnx_scan(struct mg_ctx *ctx, struct mg_input *in)
             st = graph(o, &r, &f, 1);
         } else if (f.num == 8 && f.wire == MG_PB_LEN) {
             /* OperatorSetIdProto {domain = 1; version = 2} */
-            struct mg_pb e;
-            struct mg_pb_field ef;
             char dom[64] = "";
-            uint64_t ver = 0;
-            mg_pb_sub(&r, &f, &e);
-            while (!mg_pb_done(&e)) {
-                if ((st = mg_pb_next(&e, &ef)) != MG_OK)
-                    break;
-                if (ef.num == 1 && ef.wire == MG_PB_LEN)
-                    mg_pbx_str(&o->src, &ef, dom, sizeof(dom));
-                else if (ef.num == 2 && ef.wire == MG_PB_VARINT)
-                    ver = ef.v;
-            }
-            if (st != MG_OK) {
-                st = malformed(o, st, e.pos, "an opset import");
+            uint64_t ver = 0, bad;
+            const struct mg_pbx_pick want[] = {
+                {.num = 1, .str = dom, .cap = sizeof(dom)},
+                {.num = 2, .v = &ver}};
+            if ((st = mg_pbx_pick(&r, &f, want, 2, &bad)) != MG_OK) {
+                st = malformed(o, st, bad, "an opset import");
                 break;
             }
             char dq[260];

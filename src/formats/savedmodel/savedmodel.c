@@ -270,16 +270,13 @@ nodedef(struct sm *s, const struct mg_pb *parent, const struct mg_pb_field *nf)
     struct mg_pb r;
     struct mg_pb_field f;
     char name[128] = "", op[48] = "";
-    mg_pb_sub(parent, nf, &r);
-    enum mg_status st;
-    while (!mg_pb_done(&r)) {
-        if ((st = mg_pb_next(&r, &f)) != MG_OK)
-            return malformed(s, st, r.pos, "a node");
-        if (f.num == 1 && f.wire == MG_PB_LEN)
-            mg_pbx_str(&s->src, &f, name, sizeof(name));
-        else if (f.num == 2 && f.wire == MG_PB_LEN)
-            mg_pbx_str(&s->src, &f, op, sizeof(op));
-    }
+    const struct mg_pbx_pick want[] = {
+        {.num = 1, .str = name, .cap = sizeof(name)},
+        {.num = 2, .str = op, .cap = sizeof(op)}};
+    uint64_t bad;
+    enum mg_status st = mg_pbx_pick(parent, nf, want, 2, &bad);
+    if (st != MG_OK)
+        return malformed(s, st, bad, "a node");
     if (s->pass == 2) {
         /* Constants feeding a flagged op: remember their strings. */
         if (strcmp(op, "Const") != 0)
@@ -392,21 +389,16 @@ functiondef(struct sm *s,
     struct mg_pb_field f;
     enum mg_status st;
     char fname[128] = "";
+    const struct mg_pbx_pick sig[] = {
+        {.num = 1, .str = fname, .cap = sizeof(fname)}};
+    uint64_t bad;
     mg_pb_sub(parent, ff, &r);
     while (!mg_pb_done(&r)) {
         if ((st = mg_pb_next(&r, &f)) != MG_OK)
             return malformed(s, st, r.pos, "a function");
-        if (f.num == 1 && f.wire == MG_PB_LEN) {
-            struct mg_pb o;
-            struct mg_pb_field of;
-            mg_pb_sub(&r, &f, &o);
-            while (!mg_pb_done(&o)) {
-                if ((st = mg_pb_next(&o, &of)) != MG_OK)
-                    return malformed(s, st, o.pos, "a function signature");
-                if (of.num == 1 && of.wire == MG_PB_LEN)
-                    mg_pbx_str(&s->src, &of, fname, sizeof(fname));
-            }
-        }
+        if (f.num == 1 && f.wire == MG_PB_LEN &&
+            (st = mg_pbx_pick(&r, &f, sig, 1, &bad)) != MG_OK)
+            return malformed(s, st, bad, "a function signature");
     }
     s->scope++;
     if (s->pass == 1)
@@ -481,6 +473,30 @@ graphdef(struct sm *s, struct mg_pb *r)
     return MG_OK;
 }
 
+/* Scan the Keras JSON in meta's payload (what: the damage report's
+   "where" when it cannot be read), named pre, name (quoted), post. */
+static enum mg_status
+keras_json(struct sm *s,
+           const struct mg_pb_field *meta,
+           const char *what,
+           const char *pre,
+           const char *name,
+           const char *post)
+{
+    uint8_t *b;
+    enum mg_status st =
+        mg_input_dup(s->src.in, meta->off, (size_t)meta->len, &b);
+    if (st != MG_OK)
+        return st == MG_E_NOMEM ? st : malformed(s, st, meta->off, what);
+    char where[300], q[200];
+    mg_quote(q, sizeof(q), name, strlen(name), 60);
+    snprintf(where, sizeof(where), "%s%s%s", pre, q, post);
+    st = mg_keras_scan_json(s->ctx, b, (size_t)meta->len, (int64_t)meta->off,
+                            where);
+    mg_free(b);
+    return st;
+}
+
 /* SavedObjectGraph: nodes = 1 (SavedObject: user_object = 4
    (SavedUserObject: identifier = 1, metadata = 3)). Keras stored its
    layer configs there before keras_metadata.pb. */
@@ -506,33 +522,18 @@ object_graph(struct sm *s,
                 return malformed(s, st, o.pos, "a saved object");
             if (of.num != 4 || of.wire != MG_PB_LEN)
                 continue;
-            struct mg_pb u;
-            struct mg_pb_field uf, meta = {0};
+            struct mg_pb_field meta = {0};
             char ident[64] = "";
-            mg_pb_sub(&o, &of, &u);
-            while (!mg_pb_done(&u)) {
-                if ((st = mg_pb_next(&u, &uf)) != MG_OK)
-                    return malformed(s, st, u.pos, "a user object");
-                if (uf.num == 1 && uf.wire == MG_PB_LEN)
-                    mg_pbx_str(&s->src, &uf, ident, sizeof(ident));
-                else if (uf.num == 3 && uf.wire == MG_PB_LEN)
-                    meta = uf;
-            }
+            const struct mg_pbx_pick want[] = {
+                {.num = 1, .str = ident, .cap = sizeof(ident)},
+                {.num = 3, .raw = &meta}};
+            uint64_t bad;
+            if ((st = mg_pbx_pick(&o, &of, want, 2, &bad)) != MG_OK)
+                return malformed(s, st, bad, "a user object");
             if (meta.len == 0 || meta.len > s->ctx->lim->max_header_bytes)
                 continue;
-            uint8_t *b;
-            st = mg_input_dup(s->src.in, meta.off, (size_t)meta.len, &b);
-            if (st != MG_OK)
-                return st == MG_E_NOMEM
-                           ? st
-                           : malformed(s, st, meta.off, "object metadata");
-            char where[300];
-            char iq[200];
-            mg_quote(iq, sizeof(iq), ident, strlen(ident), 60);
-            snprintf(where, sizeof(where), "object metadata (%s)", iq);
-            st = mg_keras_scan_json(s->ctx, b, (size_t)meta.len,
-                                    (int64_t)meta.off, where);
-            mg_free(b);
+            st = keras_json(s, &meta, "object metadata", "object metadata (",
+                            ident, ")");
             if (st != MG_OK)
                 return st;
         }
@@ -773,18 +774,14 @@ keras_metadata(struct sm *s, struct mg_pb *r)
             return malformed(s, st, r->pos, "keras metadata");
         if (f.num != 1 || f.wire != MG_PB_LEN)
             continue;
-        struct mg_pb o;
-        struct mg_pb_field of, meta = {0};
+        struct mg_pb_field meta = {0};
         char path[128] = "";
-        mg_pb_sub(r, &f, &o);
-        while (!mg_pb_done(&o)) {
-            if ((st = mg_pb_next(&o, &of)) != MG_OK)
-                return malformed(s, st, o.pos, "a keras object");
-            if (of.num == 3 && of.wire == MG_PB_LEN)
-                mg_pbx_str(&s->src, &of, path, sizeof(path));
-            else if (of.num == 5 && of.wire == MG_PB_LEN)
-                meta = of;
-        }
+        const struct mg_pbx_pick want[] = {
+            {.num = 3, .str = path, .cap = sizeof(path)},
+            {.num = 5, .raw = &meta}};
+        uint64_t bad;
+        if ((st = mg_pbx_pick(r, &f, want, 2, &bad)) != MG_OK)
+            return malformed(s, st, bad, "a keras object");
         objects++;
         if (meta.len == 0)
             continue;
@@ -795,17 +792,8 @@ keras_metadata(struct sm *s, struct mg_pb *r)
                 return st;
             continue;
         }
-        uint8_t *b;
-        st = mg_input_dup(s->src.in, meta.off, (size_t)meta.len, &b);
-        if (st != MG_OK)
-            return st == MG_E_NOMEM ? st
-                                    : malformed(s, st, meta.off, "metadata");
-        char where[300], pq[200];
-        mg_quote(pq, sizeof(pq), path, strlen(path), 60);
-        snprintf(where, sizeof(where), "keras_metadata object %s", pq);
-        st = mg_keras_scan_json(s->ctx, b, (size_t)meta.len, (int64_t)meta.off,
-                                where);
-        mg_free(b);
+        st = keras_json(s, &meta, "metadata", "keras_metadata object ", path,
+                        "");
         if (st != MG_OK)
             return st;
     }
@@ -958,11 +946,7 @@ keras_metadata_probe(const uint8_t *h, size_t len, uint64_t size)
     for (unsigned i = 0; i < s.n; i++)
         if (s.num[i] != 1 || s.wire[i] != MG_PB_LEN)
             return 0;
-    static const char id[] = "_tf_keras_";
-    for (size_t i = 0; i + sizeof(id) - 1 <= len; i++)
-        if (memcmp(h + i, id, sizeof(id) - 1) == 0)
-            return 40;
-    return 0;
+    return mg_has(h, len, "_tf_keras_") ? 40 : 0;
 }
 
 /* fingerprint.pb (FingerprintDef, TensorFlow 2.12+): hashes as varints

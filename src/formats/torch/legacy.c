@@ -18,15 +18,9 @@
 #include "io/ckd.h"
 #include "io/reader.h"
 
-struct storage {
-    char *key;
-    unsigned elsize; /* 0: unknown type */
-};
-
 struct legacy {
     struct mg_ctx *ctx;
-    struct storage *st;
-    size_t n, cap;
+    struct mg_torch_storages st;
     char **keys; /* from the last pickle, in order */
     size_t nkeys;
     int keys_ok;
@@ -39,47 +33,20 @@ legacy_probe(const uint8_t *h, size_t n, uint64_t size)
     return mg_torch_legacy_magic_len(h, n) ? 40 : 0;
 }
 
-static enum mg_status
-add_storage(struct legacy *L, const char *key, size_t klen, unsigned elsize)
-{
-    for (size_t i = 0; i < L->n; i++)
-        if (strlen(L->st[i].key) == klen &&
-            memcmp(L->st[i].key, key, klen) == 0)
-            return MG_OK;
-    if (L->n >= L->ctx->lim->max_members)
-        return MG_OK;
-    if (L->n == L->cap) {
-        size_t nc = L->cap ? L->cap * 2 : 16;
-        struct storage *ns = mg_reallocarray(L->st, nc, sizeof(*ns));
-        if (ns == NULL)
-            return MG_E_NOMEM;
-        L->st = ns;
-        L->cap = nc;
-    }
-    L->st[L->n].key = mg_strndup(key, klen);
-    if (L->st[L->n].key == NULL)
-        return MG_E_NOMEM;
-    L->st[L->n].elsize = elsize;
-    L->n++;
-    return MG_OK;
-}
-
 /* ('storage', storage_type, root_key, location, numel, view_metadata) */
 static enum mg_status
 on_object_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 {
     (void)vm;
     struct legacy *L = user;
-    if (ev->kind != PEV_METHOD || strcmp(ev->method, "persistent_load") != 0)
-        return MG_OK;
-    const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
     struct mg_torch_pid pid;
-    if (!mg_torch_pid_parse(&c->args, &pid))
+    if (!mg_torch_pid_event(ev, &pid))
         return MG_OK;
     const struct mg_torch_storage_type *t =
         pid.type ? mg_torch_storage_type(pid.type->name->data) : NULL;
     unsigned elsize = t ? t->elsize : 0;
-    return add_storage(L, pid.key->data, pid.key->len, elsize);
+    return mg_torch_storages_add(&L->st, pid.key->data, pid.key->len, elsize,
+                                 L->ctx->lim->max_members);
 }
 
 /* The storage key list: a list of strings. */
@@ -107,12 +74,12 @@ on_keys_stop(void *user, struct mg_pvm *vm, const struct mg_pvm_result *res)
     return MG_OK;
 }
 
-static const struct storage *
+static const struct mg_torch_storage *
 find_storage(const struct legacy *L, const char *key)
 {
-    for (size_t i = 0; i < L->n; i++)
-        if (strcmp(L->st[i].key, key) == 0)
-            return &L->st[i];
+    for (size_t i = 0; i < L->st.n; i++)
+        if (strcmp(L->st.v[i].key, key) == 0)
+            return &L->st.v[i];
     return NULL;
 }
 
@@ -123,7 +90,7 @@ skip_storages(struct legacy *L, struct mg_stream *s, int *ok)
     struct mg_ctx *ctx = L->ctx;
     *ok = 0;
     for (size_t i = 0; i < L->nkeys; i++) {
-        const struct storage *sto = find_storage(L, L->keys[i]);
+        const struct mg_torch_storage *sto = find_storage(L, L->keys[i]);
         if (sto == NULL || sto->elsize == 0)
             return mg_ctx_findf(ctx, MG_SEV_SUSPICIOUS, "torch-layout",
                                 (int64_t)mg_stream_tell(s),
@@ -205,9 +172,7 @@ legacy_scan(struct mg_ctx *ctx, struct mg_input *in)
             st = mg_pickle_scan_stream(ctx, &s, NULL, &sum);
     }
     mg_stream_fini(&s);
-    for (size_t i = 0; i < L.n; i++)
-        mg_free(L.st[i].key);
-    mg_free(L.st);
+    mg_torch_storages_free(&L.st);
     for (size_t i = 0; i < L.nkeys; i++)
         mg_free(L.keys[i]);
     mg_free(L.keys);

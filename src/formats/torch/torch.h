@@ -15,6 +15,7 @@
 
 #include "io/stream.h"
 #include "pickle/value.h"
+#include "pickle/vm.h"
 
 /* A storage class named in a persistent id ("FloatStorage"). */
 struct mg_torch_storage_type {
@@ -46,6 +47,31 @@ struct mg_torch_pid {
 /* 1 when pid is a tuple ('storage', type, key, ...) whose key is an exact
    string; out then describes it. */
 int mg_torch_pid_parse(const struct mg_val *pid, struct mg_torch_pid *out);
+
+/* The same for a pickle event: 1 when ev is persistent_load(pid) of such
+   a tuple. */
+int mg_torch_pid_event(const struct mg_pevent *ev, struct mg_torch_pid *out);
+
+/* The storages that persistent ids name: each key once, in the order
+   first seen, with the element size of its type (0: unknown). Zeroed
+   when empty. */
+struct mg_torch_storage {
+    char *key;
+    unsigned elsize;
+};
+struct mg_torch_storages {
+    struct mg_torch_storage *v;
+    size_t n, cap;
+};
+
+/* Add the key (n bytes) unless it is there already or max keys are held
+   (MG_OK either way, nothing added); MG_E_NOMEM. */
+enum mg_status mg_torch_storages_add(struct mg_torch_storages *s,
+                                     const char *key,
+                                     size_t n,
+                                     unsigned elsize,
+                                     uint64_t max);
+void mg_torch_storages_free(struct mg_torch_storages *s);
 
 /*
  * One raw storage record of a legacy file at the stream's position: an

@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "core/alloc.h"
 #include "formats/torch/torch.h"
 #include "io/ckd.h"
 #include "io/reader.h"
@@ -84,6 +85,52 @@ mg_torch_pid_parse(const struct mg_val *pid, struct mg_torch_pid *out)
     out->key = key->u.s;
     out->type = (const struct mg_glob *)g;
     return 1;
+}
+
+int
+mg_torch_pid_event(const struct mg_pevent *ev, struct mg_torch_pid *out)
+{
+    if (ev->kind != PEV_METHOD || strcmp(ev->method, "persistent_load") != 0)
+        return 0;
+    const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
+    return mg_torch_pid_parse(&c->args, out);
+}
+
+enum mg_status
+mg_torch_storages_add(struct mg_torch_storages *s,
+                      const char *key,
+                      size_t n,
+                      unsigned elsize,
+                      uint64_t max)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->v[i].key) == n && memcmp(s->v[i].key, key, n) == 0)
+            return MG_OK;
+    if (s->n >= max)
+        return MG_OK;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        struct mg_torch_storage *nv = mg_reallocarray(s->v, nc, sizeof(*nv));
+        if (nv == NULL)
+            return MG_E_NOMEM;
+        s->v = nv;
+        s->cap = nc;
+    }
+    s->v[s->n].key = mg_strndup(key, n);
+    if (s->v[s->n].key == NULL)
+        return MG_E_NOMEM;
+    s->v[s->n].elsize = elsize;
+    s->n++;
+    return MG_OK;
+}
+
+void
+mg_torch_storages_free(struct mg_torch_storages *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        mg_free(s->v[i].key);
+    mg_free(s->v);
+    memset(s, 0, sizeof(*s));
 }
 
 enum mg_status

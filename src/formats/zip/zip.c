@@ -77,8 +77,7 @@ struct zip {
     int truncated;   /* max-members cut the member list */
     int torch;       /* data.pkl found */
     int torchscript; /* code/ or constants.pkl found */
-    char **keys;     /* storage keys from data.pkl persistent ids */
-    size_t nkeys, capkeys;
+    struct mg_torch_storages keys; /* from data.pkl persistent ids */
 };
 
 /* A suspicious finding, or (reader without a scan) a note that the
@@ -599,42 +598,17 @@ find_layout(struct zip *z)
     }
 }
 
-static enum mg_status
-add_key(struct zip *z, const char *k, size_t n)
-{
-    for (size_t i = 0; i < z->nkeys; i++)
-        if (strlen(z->keys[i]) == n && memcmp(z->keys[i], k, n) == 0)
-            return MG_OK;
-    if (z->nkeys >= z->ctx->lim->max_members)
-        return MG_OK;
-    if (z->nkeys == z->capkeys) {
-        size_t nc = z->capkeys ? z->capkeys * 2 : 16;
-        char **nk = mg_reallocarray(z->keys, nc, sizeof(*nk));
-        if (nk == NULL)
-            return MG_E_NOMEM;
-        z->keys = nk;
-        z->capkeys = nc;
-    }
-    z->keys[z->nkeys] = mg_strndup(k, n);
-    if (z->keys[z->nkeys] == NULL)
-        return MG_E_NOMEM;
-    z->nkeys++;
-    return MG_OK;
-}
-
 /* Persistent ids of data.pkl: ('storage', type, key, location, numel). */
 static enum mg_status
 on_pickle_event(void *user, struct mg_pvm *vm, const struct mg_pevent *ev)
 {
     (void)vm;
     struct zip *z = user;
-    if (ev->kind != PEV_METHOD || strcmp(ev->method, "persistent_load") != 0)
-        return MG_OK;
-    const struct mg_call *c = (const struct mg_call *)ev->target->u.o;
     struct mg_torch_pid pid;
-    if (!mg_torch_pid_parse(&c->args, &pid))
+    if (!mg_torch_pid_event(ev, &pid))
         return MG_OK;
-    return add_key(z, pid.key->data, pid.key->len);
+    return mg_torch_storages_add(&z->keys, pid.key->data, pid.key->len, 0,
+                                 z->ctx->lim->max_members);
 }
 
 static enum mg_status
@@ -644,14 +618,14 @@ mark_storages(struct zip *z)
     if (v == NULL)
         return MG_E_NOMEM;
     enum mg_status st = MG_OK;
-    for (size_t k = 0; k < z->nkeys && st == MG_OK; k++) {
-        size_t n = strlen(z->keys[k]) + 6;
+    for (size_t k = 0; k < z->keys.n && st == MG_OK; k++) {
+        size_t n = strlen(z->keys.v[k].key) + 6;
         char *rel = mg_malloc(n);
         if (rel == NULL) {
             st = MG_E_NOMEM;
             break;
         }
-        snprintf(rel, n, "data/%s", z->keys[k]);
+        snprintf(rel, n, "data/%s", z->keys.v[k].key);
         int found = 0;
         for (size_t i = lower_bound(z, v, rel); at_name(z, v, i, rel); i++)
             if (name_is(z, v[i], rel)) {
@@ -663,7 +637,7 @@ mark_storages(struct zip *z)
                               "torch-missing-storage", -1,
                               "data.pkl refers to storage '%s' but the archive "
                               "has no member %s%s",
-                              z->keys[k], z->prefix, rel);
+                              z->keys.v[k].key, z->prefix, rel);
         mg_free(rel);
     }
     mg_free(v);
@@ -710,6 +684,27 @@ scan_data_pkl(struct zip *z, struct mg_stream *s, const char *name)
     return st;
 }
 
+/* A member's content: data.pkl read for its storage keys (with_keys;
+   extraction, ctx->want, takes it the common way), or scanned itself. */
+static enum mg_status
+scan_content(struct zip *z,
+             const struct zent *e,
+             struct mg_input *in,
+             int with_keys,
+             const char *name)
+{
+    if (with_keys && z->ctx->want == NULL) {
+        struct mg_input_cursor cur;
+        struct mg_stream s;
+        enum mg_status st = mg_input_stream(in, 0, UINT64_MAX, &cur, &s);
+        if (st == MG_OK)
+            st = scan_data_pkl(z, &s, name);
+        return st;
+    }
+    return mg_scan_input_hint(z->ctx, in, name,
+                              e->storage ? MG_HINT_TENSOR_DATA : MG_HINT_NONE);
+}
+
 static enum mg_status
 scan_member(struct zip *z, struct zent *e, int with_keys)
 {
@@ -743,18 +738,7 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         struct mg_input sub;
         if (st == MG_OK &&
             mg_input_sub(z->in, e->data_off, e->csize, &w, &sub) == MG_OK) {
-            /* extraction (ctx->want) takes data.pkl the common way */
-            if (with_keys && ctx->want == NULL) {
-                struct mg_input_cursor cur;
-                struct mg_stream s;
-                st = mg_input_stream(&sub, 0, UINT64_MAX, &cur, &s);
-                if (st == MG_OK)
-                    st = scan_data_pkl(z, &s, name);
-            } else {
-                st = mg_scan_input_hint(ctx, &sub, name,
-                                        e->storage ? MG_HINT_TENSOR_DATA
-                                                   : MG_HINT_NONE);
-            }
+            st = scan_content(z, e, &sub, with_keys, name);
         }
         /* Tensor storages are data: their CRC is not worth reading them. */
         if (st == MG_OK && !e->storage && e->csize <= CRC_CHECK_MAX)
@@ -774,17 +758,7 @@ scan_member(struct zip *z, struct zent *e, int with_keys)
         return st == MG_E_NOMEM ? st : MG_OK;
     struct mg_input member;
     mg_inflate_input(zf, &member);
-    if (with_keys && ctx->want == NULL) {
-        struct mg_input_cursor cur;
-        struct mg_stream s;
-        st = mg_input_stream(&member, 0, UINT64_MAX, &cur, &s);
-        if (st == MG_OK)
-            st = scan_data_pkl(z, &s, name);
-    } else {
-        st =
-            mg_scan_input_hint(ctx, &member, name,
-                               e->storage ? MG_HINT_TENSOR_DATA : MG_HINT_NONE);
-    }
+    st = scan_content(z, e, &member, with_keys, name);
     const char *why = NULL;
     if (st == MG_OK && !e->storage && !mg_inflate_limited(zf) &&
         e->usize <= CRC_CHECK_MAX && !mg_inflate_failed(zf, NULL)) {
@@ -815,9 +789,7 @@ zip_free(struct zip *z)
     for (uint64_t i = 0; z->e != NULL && i < z->n; i++)
         mg_free(z->e[i].name);
     mg_free(z->e);
-    for (size_t i = 0; i < z->nkeys; i++)
-        mg_free(z->keys[i]);
-    mg_free(z->keys);
+    mg_torch_storages_free(&z->keys);
 }
 
 /* Everything after finding the end record. */

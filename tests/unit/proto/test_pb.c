@@ -1,6 +1,7 @@
 /* The protobuf wire decoder: varints (10 bytes at most), tags, every wire
    type, lengths checked against the enclosing reader, groups, child
-   readers, the windowed file source, and the probing helper. */
+   readers, the windowed file source, the probing helper and field
+   picking. */
 #include <unistd.h>
 
 #include "core/input.h"
@@ -207,13 +208,56 @@ test_sniff(void **state)
     assert_int_equal(mg_pbx_sniff(text, sizeof(text) - 1, &s), -1);
 }
 
+static void
+test_pick(void **state)
+{
+    (void)state;
+    const uint8_t b[] = {0x0a, 20,  0x0a, 2, 'a', 'b', 0x10, 5, 0x1a, 3,    'x',
+                         'y',  'z', 0x0a, 2, 'c', 'd', 0x12, 1, 'q',  0x20, 7};
+    struct mg_input in;
+    mg_input_mem(&in, b, sizeof(b));
+    struct mg_pb_src s;
+    mg_pb_src_init(&s, &in);
+    struct mg_pb r;
+    struct mg_pb_field f, raw = {0}, none = {0};
+    mg_pb_init(&r, &s, 0, sizeof(b));
+    assert_int_equal(mg_pb_next(&r, &f), MG_OK);
+    char str[8] = "";
+    uint64_t v = 0, bad = 0;
+    const struct mg_pbx_pick want[] = {{.num = 1, .str = str, .cap = 8},
+                                       {.num = 2, .v = &v},
+                                       {.num = 3, .raw = &raw},
+                                       {.num = 5, .raw = &none}};
+    assert_int_equal(mg_pbx_pick(&r, &f, want, 4, &bad), MG_OK);
+    assert_string_equal(str, "cd"); /* the last one */
+    assert_int_equal(v, 5);         /* the LEN field 2 is not a VARINT */
+    assert_int_equal(raw.num, 3);
+    assert_int_equal(raw.off, 10);
+    assert_int_equal(raw.len, 3);
+    assert_int_equal(none.num, 0); /* absent: left as it was */
+
+    const uint8_t m[] = {0x0a, 4, 0x10, 1, 0x07, 0};
+    mg_input_mem(&in, m, sizeof(m));
+    mg_pb_src_init(&s, &in);
+    mg_pb_init(&r, &s, 0, sizeof(m));
+    assert_int_equal(mg_pb_next(&r, &f), MG_OK);
+    v = 0;
+    assert_int_equal(mg_pbx_pick(&r, &f, want, 4, &bad), MG_E_MALFORMED);
+    assert_int_equal(bad, 4);
+    assert_int_equal(v, 1); /* fields before the damage are kept */
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalars),          cmocka_unit_test(test_tags),
-        cmocka_unit_test(test_len_and_children), cmocka_unit_test(test_groups),
-        cmocka_unit_test(test_file_window),      cmocka_unit_test(test_sniff),
+        cmocka_unit_test(test_scalars),
+        cmocka_unit_test(test_tags),
+        cmocka_unit_test(test_len_and_children),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_file_window),
+        cmocka_unit_test(test_sniff),
+        cmocka_unit_test(test_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

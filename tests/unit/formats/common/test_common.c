@@ -92,6 +92,18 @@ test_quote(void **state)
     assert_true(strlen(tiny) < sizeof(tiny));
 }
 
+static void
+test_has(void **state)
+{
+    (void)state;
+    const uint8_t h[] = {'{', 0, '"', 'a', 'b', '"', 0xff};
+    assert_true(mg_has(h, sizeof(h), "\"ab\""));
+    assert_true(mg_has(h, sizeof(h), "\xff"));      /* at the very end */
+    assert_false(mg_has(h, sizeof(h) - 1, "\xff")); /* past n */
+    assert_false(mg_has(h, 3, "\"ab\""));
+    assert_false(mg_has(h, 0, "a"));
+}
+
 int
 main(void)
 {
@@ -99,6 +111,7 @@ main(void)
         cmocka_unit_test(test_path_risk),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_quote),
+        cmocka_unit_test(test_has),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

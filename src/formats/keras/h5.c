@@ -454,6 +454,16 @@ child_main(int fd,
     struct rlimit cpu = {seconds, seconds + 1}, core = {0, 0};
     setrlimit(RLIMIT_CPU, &cpu);
     setrlimit(RLIMIT_CORE, &core);
+    /* A crash in libhdf5 ends the child, which the parent reports: the
+       handlers it inherited (the host program's, a sanitizer's, a
+       fuzzer's, which would write crash files) must not run here. */
+    static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        sigaction(fatal[i], &dfl, NULL);
     /* glibc reports heap corruption on stderr: not ours to print */
     int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) {

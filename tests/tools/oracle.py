@@ -38,6 +38,9 @@ class StandIn:
     def __call__(self, *args, **kwargs):
         return StandIn()
 
+    def __iter__(self):
+        raise TypeError("a stand-in is not iterable")
+
     def __setstate__(self, state):
         pass
 
@@ -74,10 +77,35 @@ class Recorder(_Recording, pickle.Unpickler):
     pass
 
 
+def _c_checks(opcode, base):
+    """Wrap a pure-Python opcode handler with the argument type checks the
+    C unpickler makes before calling (pickle.py spreads *args and **kwargs
+    instead: over a stand-in, an endless iteration)."""
+    def handler(self):
+        st = self.stack
+        if opcode == pickle.REDUCE:
+            ok = isinstance(st[-1], tuple)
+        elif opcode == pickle.NEWOBJ:
+            ok = isinstance(st[-1], tuple) and isinstance(st[-2], type)
+        else:  # NEWOBJ_EX
+            ok = (isinstance(st[-1], dict) and isinstance(st[-2], tuple) and
+                  isinstance(st[-3], type))
+        if not ok:
+            raise pickle.UnpicklingError("argument types the C unpickler "
+                                         "refuses")
+        return base(self)
+    return handler
+
+
 class PyRecorder(_Recording, pickle._Unpickler):
     """The pure-Python unpickler: same find_class calls, but a dict memo.
     The C unpickler sizes its memo array by the largest index PUT, so one
-    LONG_BINPUT of 3e8 costs it gigabytes (and the oracle minutes)."""
+    LONG_BINPUT of 3e8 costs it gigabytes (and the oracle minutes).
+    REDUCE, NEWOBJ and NEWOBJ_EX check their arguments as the C one does."""
+    dispatch = dict(pickle._Unpickler.dispatch)
+    for _op in (pickle.REDUCE, pickle.NEWOBJ, pickle.NEWOBJ_EX):
+        dispatch[_op[0]] = _c_checks(_op, pickle._Unpickler.dispatch[_op[0]])
+    del _op
 
 
 # Memo indexes from which the pure-Python unpickler is used.

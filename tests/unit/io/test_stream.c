@@ -189,6 +189,30 @@ test_skip_seeks_past_the_window(void **state)
     free(b);
 }
 
+/* A source known to hold 10 bytes gets a window of 10, not
+   MG_STREAM_WINDOW (100,000 small archive members each had 1 MiB); asking
+   for more than it holds still grows the window and ends in truncation. */
+static void
+test_window_fits_a_small_source(void **state)
+{
+    (void)state;
+    uint8_t *b = pattern(10);
+    struct src src = {b, 10, 0, 10, 0, 0};
+    struct mg_stream s;
+    mg_stream_init_pull(&s, pull, &src, 0, MG_STREAM_WINDOW);
+    s.fit = 10;
+    const uint8_t *p;
+    assert_int_equal(mg_stream_need(&s, 4, &p, NULL), MG_OK);
+    assert_memory_equal(p, b, 4);
+    assert_true(s.cap <= 10);
+    mg_stream_advance(&s, 4);
+    size_t avail = 0;
+    assert_int_equal(mg_stream_need(&s, 20, &p, &avail), MG_E_TRUNCATED);
+    assert_int_equal(avail, 6);
+    mg_stream_fini(&s);
+    free(b);
+}
+
 static void
 test_source_error_is_sticky(void **state)
 {
@@ -213,6 +237,7 @@ main(void)
         cmocka_unit_test(test_need_past_end_is_truncated),
         cmocka_unit_test(test_window_cap_is_a_limit),
         cmocka_unit_test(test_find_across_refills),
+        cmocka_unit_test(test_window_fits_a_small_source),
         cmocka_unit_test(test_skip_seeks_past_the_window),
         cmocka_unit_test(test_source_error_is_sticky),
     };

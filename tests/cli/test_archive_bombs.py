@@ -117,10 +117,8 @@ def test_7z_with_a_huge_solid_block(bombs):
     assert rc == 2 and limits(f) == ["max-member-bytes"]
     rc, f = scan_measured(path, *free, "--max-total-bytes", str(256 << 20))
     assert rc == 2 and limits(f) == ["max-total-bytes"]
-    t0 = time.monotonic()
     rc, f = scan_measured(path, *free, "--max-seconds", "1")
     assert rc == 2 and limits(f) == ["max-seconds"]
-    assert SANITIZED or time.monotonic() - t0 < 5
 
 
 def test_100001_members(bombs):

@@ -3,14 +3,16 @@ and legacy layouts, numpy, joblib, zlib; real files written by Debian's
 torch, numpy, joblib and scikit-learn; bombs."""
 import json
 import os
-import struct
 import subprocess
+import sys
 import zipfile
-import zlib
 
 import pytest
 
 from conftest import FIXTURES, SRC, run, scan_json
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+import hostile  # noqa: E402
 
 ZIPS = os.path.join(FIXTURES, "zip")
 PY = "/usr/bin/python3"
@@ -253,30 +255,9 @@ def test_torchscript_is_recognised_and_its_pickles_scanned(real_malicious):
         (x["rule"], x["layer"]) for x in f["findings"]}
 
 
-def _zip_bomb(path, size):
-    """One deflated member of `size` zero bytes."""
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    comp = bytearray()
-    chunk = b"\x00" * (1 << 20)
-    crc = 0
-    for _ in range(size >> 20):
-        comp += c.compress(chunk)
-        crc = zlib.crc32(chunk, crc)
-    comp += c.flush()
-    name = b"zeros.bin"
-    lh = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc,
-                     len(comp), size & 0xFFFFFFFF, len(name), 0) + name
-    cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0,
-                     crc, len(comp), size & 0xFFFFFFFF, len(name), 0, 0, 0,
-                     0, 0, 0) + name
-    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd),
-                       len(lh) + len(comp), 0)
-    path.write_bytes(lh + bytes(comp) + cd + eocd)
-
-
 def test_zip_bomb_ends_fast(tmp_path):
     p = tmp_path / "bomb.zip"
-    _zip_bomb(p, 2 << 30)  # 2 GiB of zeros in ~2 MB
+    p.write_bytes(hostile.zip_bomb(2 << 30))  # 2 GiB of zeros in ~2 MB
     proc = run("scan", "--format", "json", str(p))
     f = json.loads(proc.stdout)["files"][0]
     assert f["verdict"] == "error" and proc.returncode == 2

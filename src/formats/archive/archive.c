@@ -29,6 +29,7 @@
 #include "core/alloc.h"
 #include "core/limits.h"
 #include "core/report.h"
+#include "formats/common/common.h"
 #include "formats/format.h"
 #include "io/ckd.h"
 
@@ -523,24 +524,13 @@ copy_name(char *dst, size_t cap, const char *src)
     return ctl;
 }
 
-/* An absolute path or one with a ".." component (either separator). */
+/* An absolute path or one with a ".." component (either separator, and
+   the Windows forms ".. " and "..." that it strips to ".."). */
 static int
 path_escapes(const char *p)
 {
-    if (p[0] == '/' || p[0] == '\\')
-        return 1;
-    if (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) &&
-        p[1] == ':')
-        return 1;
-    for (const char *c = p; *c != 0;) {
-        const char *e = c;
-        while (*e != 0 && *e != '/' && *e != '\\')
-            e++;
-        if (e - c == 2 && c[0] == '.' && c[1] == '.')
-            return 1;
-        c = *e != 0 ? e + 1 : e;
-    }
-    return 0;
+    enum mg_path_risk r = mg_path_risk(p, strlen(p), 0);
+    return r == MG_PATH_ABSOLUTE || r == MG_PATH_PARENT;
 }
 
 static int

@@ -529,6 +529,14 @@ test_member_names(void **state)
     assert_finding_at(r, "archive-member-name", NULL);
     mg_report_free(r);
     free(b);
+    /* Windows extracts ".. " as "..": out of the folder */
+    struct member w = {"a/.. /x.txt", "x", 1};
+    b = build(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, ARCHIVE_FILTER_NONE, &w, 1,
+              &len);
+    r = mgt_scan(b, len);
+    assert_finding_at(r, "archive-member-name", NULL);
+    mg_report_free(r);
+    free(b);
 }
 
 /* A header our probe accepts (right checksum) and libarchive's tar reader

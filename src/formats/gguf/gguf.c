@@ -101,7 +101,7 @@ struct gg {
     int alignment_bad;
     unsigned reports[6];
     struct key *keys;
-    size_t nkeys;
+    size_t nkeys, keys_cap;
     char curkey[MG_QUOTE_BYTES * 4 + 8]; /* key being read, quoted */
 };
 
@@ -425,6 +425,8 @@ one_kv(struct gg *g, uint64_t index, int *stop)
         ascii &= kp[i] >= 0x20 && kp[i] < 0x7F;
     int tmpl = is_template_key((const char *)kp, (size_t)klen);
     int is_align = klen == 17 && memcmp(kp, "general.alignment", 17) == 0;
+    if (g->nkeys == g->keys_cap)
+        return read_failed(g, MG_E_LIMIT, "", stop);
     g->keys[g->nkeys].hash = fnv(kp, (size_t)klen);
     g->keys[g->nkeys].off = key_off;
     g->nkeys++;
@@ -730,7 +732,14 @@ gguf_body(struct gg *g)
     if (ntensors > ctx->lim->max_tensors)
         return mg_ctx_incomplete(ctx, "max-tensors", 8,
                                  "tensors declared by the GGUF header");
-    g->keys = mg_calloc(nkv ? (size_t)nkv : 1, sizeof(*g->keys));
+    /* Every key read spends at least kv_min bytes of max-header-bytes:
+       the file's size alone would allow an allocation far larger than
+       the keys that can ever be read. */
+    uint64_t kcap = g->header_budget / kv_min + 1;
+    if (kcap > nkv)
+        kcap = nkv;
+    g->keys_cap = (size_t)kcap;
+    g->keys = mg_calloc(kcap ? (size_t)kcap : 1, sizeof(*g->keys));
     if (g->keys == NULL)
         return MG_E_NOMEM;
     for (uint64_t i = 0; i < nkv && !stop; i++) {

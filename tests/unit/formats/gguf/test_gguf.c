@@ -1,5 +1,8 @@
 /* GGUF v1-v3 end to end: every committed fixture with its verdict and the
    finding that explains it, limits, and damaged copies of a benign file. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
+#include <sys/mman.h>
+
 #include "formats/fmt_test.h"
 
 static const struct fx_expect table[] = {
@@ -118,6 +121,36 @@ test_damage(void **state)
     fx_flips("gguf/ok_v1.gguf", 7);
 }
 
+/* A header that declares more keys than max-header-bytes can ever hold,
+   in a file big enough to make them plausible (2 GiB of untouched
+   zero pages): a limit, not an allocation sized by the file. */
+static void
+test_many_keys(void **state)
+{
+    (void)state;
+    size_t len = (size_t)1 << 31;
+    unsigned char *b = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (b == MAP_FAILED)
+        skip();
+    uint64_t nkv = (len - 24) / 14;
+    memcpy(b, "GGUF\x03\0\0\0", 8);
+    for (int i = 0; i < 8; i++)
+        b[16 + i] = (unsigned char)(nkv >> (8 * i));
+    /* keys "k" of type uint8, 14 bytes each, past a 4 KiB budget */
+    for (size_t k = 0, o = 24; k < 400; k++, o += 14) {
+        b[o] = 1;
+        b[o + 8] = 'k';
+    }
+    struct mg_options opt;
+    mg_options_init(&opt);
+    opt.limits.max_header_bytes = 4096;
+    struct mg_report *r = mgt_scan_opts(b, len, &opt);
+    assert_non_null(fx_find(r, "limit", "max-header-bytes"));
+    mg_report_free(r);
+    munmap(b, len);
+}
+
 int
 main(void)
 {
@@ -126,6 +159,7 @@ main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_template_before_damage),
         cmocka_unit_test(test_damage),
+        cmocka_unit_test(test_many_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

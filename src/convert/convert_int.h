@@ -159,6 +159,9 @@ struct cv_model {
     int pid_items;             /* items of a persistent id: 5 ZIP, 6 legacy */
     int big_endian;            /* the storages hold big-endian elements */
     int stop;                  /* the event callback refused something */
+    /* values flattening has looked at: shared references make the tree
+       far larger than the pickle (limit max-values) */
+    uint64_t visits;
 
     struct cv_storage *st;
     size_t nst, capst;

@@ -740,33 +740,68 @@ add_tensor(struct cv_model *m, const struct mg_call *c)
     return MG_OK;
 }
 
-static int holds_tensor(const struct mg_val *v, unsigned depth);
+/* One more value looked at; 1 when that is more than max-values (the
+   memo lets a small pickle reference a container from many places: a
+   chain of [x, x] lists is a tree of 2^depth paths). */
+static int
+visit(struct cv_model *m)
+{
+    return ++m->visits > m->lim->max_values;
+}
+
+static enum mg_status
+too_many_visits(struct cv_model *m)
+{
+    return cv_refuse(m->res, MG_E_LIMIT,
+                     "the checkpoint's containers reach more than %" PRIu64
+                     " values through shared references (limit max-values)",
+                     m->lim->max_values);
+}
 
 static int
-items_hold_tensor(const struct mg_obj *o, unsigned depth)
+holds_tensor(struct cv_model *m, const struct mg_val *v, unsigned depth);
+
+static int
+items_hold_tensor(struct cv_model *m, const struct mg_obj *o, unsigned depth)
 {
     for (uint32_t i = 0; i < o->nkept; i++)
-        if (holds_tensor(&o->items[i], depth))
+        if (holds_tensor(m, &o->items[i], depth))
             return 1;
     return (o->flags & OBJ_TRUNC) != 0; /* cannot tell: assume so */
 }
 
-/* Whether anything under v is a tensor (too deep: assume so). */
+/* Whether anything under v is a tensor (too deep or too many values:
+   assume so; the caller tells the two apart by m->visits). */
 static int
-holds_tensor(const struct mg_val *v, unsigned depth)
+holds_tensor(struct cv_model *m, const struct mg_val *v, unsigned depth)
 {
     if (v->kind != VK_OBJ)
         return 0;
-    if (depth == 0 || is_tensor_call(v))
+    if (depth == 0 || visit(m) || is_tensor_call(v))
         return 1;
     const struct mg_obj *o = v->u.o;
     const struct mg_obj *d = mapping_of(v);
     if (d != NULL)
-        return items_hold_tensor(d, depth - 1);
+        return items_hold_tensor(m, d, depth - 1);
     if (o->kind == OK_LIST || o->kind == OK_TUPLE || o->kind == OK_SET ||
         o->kind == OK_FROZENSET)
-        return items_hold_tensor(o, depth - 1);
+        return items_hold_tensor(m, o, depth - 1);
     return 0;
+}
+
+/* holds_tensor, refusing at the limit: 1 holds, 0 not, -1 refused. */
+static int
+check_holds_tensor(struct cv_model *m,
+                   const struct mg_val *v,
+                   unsigned depth,
+                   enum mg_status *st)
+{
+    int h = holds_tensor(m, v, depth);
+    if (m->visits > m->lim->max_values) {
+        *st = too_many_visits(m);
+        return -1;
+    }
+    return h;
 }
 
 static enum mg_status
@@ -815,7 +850,10 @@ walk_mapping(struct cv_model *m, const struct mg_obj *d, unsigned depth)
         size_t n, saved;
         char buf[32];
         if (!key_part(&d->items[i], &p, &n, buf, sizeof(buf))) {
-            if (holds_tensor(&d->items[i + 1], depth))
+            int h = check_holds_tensor(m, &d->items[i + 1], depth, &st);
+            if (h < 0)
+                return st;
+            if (h)
                 return stop(m,
                             "an entry of '%s' with a %s key holds "
                             "tensors: it cannot be named",
@@ -859,6 +897,8 @@ walk(struct cv_model *m, const struct mg_val *v, unsigned depth)
                     "the checkpoint nests containers more than %" PRIu64
                     " deep (limit max-value-depth)",
                     m->lim->max_value_depth);
+    if (visit(m))
+        return too_many_visits(m);
     if (v->kind != VK_OBJ)
         return skip(m, v, "not a tensor");
     const struct mg_obj *o = v->u.o;
@@ -872,13 +912,18 @@ walk(struct cv_model *m, const struct mg_val *v, unsigned depth)
     case OK_TUPLE:
         return walk_sequence(m, o, depth);
     case OK_SET:
-    case OK_FROZENSET:
-        if (holds_tensor(v, depth))
+    case OK_FROZENSET: {
+        enum mg_status st = MG_OK;
+        int h = check_holds_tensor(m, v, depth, &st);
+        if (h < 0)
+            return st;
+        if (h)
             return stop(m,
                         "'%s' is a set holding tensors: they cannot be "
                         "named",
                         cur_name(m));
         return skip(m, v, "not a tensor");
+    }
     case OK_PERSID:
         return skip(m, v, "a storage outside a tensor");
     case OK_GLOBAL:

@@ -654,6 +654,9 @@ def crafted(tmp_path, name, size, stride, offset=0, numel=4,
     ([2, 2], [1, 3], 0, "reads bytes"),
     ([1], [1], 4, "reads bytes"),
     ([2, 2], [2], 0, "strides"),
+    ([1] * 65, [1] * 65, 0, "65 dimensions, more than 64"),
+    # stride 0: 4 bytes of storage repeated into 4 MiB
+    ([2 ** 20], [0], 0, "(limit max-ratio)"),
 ])
 def test_bad_geometry_is_refused(tmp_path, size, stride, offset, why):
     src = crafted(tmp_path, "g.pt", size, stride, offset)

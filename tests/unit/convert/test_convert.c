@@ -426,6 +426,42 @@ test_names_and_sharing(void **state)
     out_free(&o);
 }
 
+/* A list referenced twice at each of 30 levels (memo): 2^30 paths from
+   a pickle of 300 bytes. Walking them all would take hours; the
+   flattening stops at max-values, under a name, an unnameable key and
+   in a set alike. */
+static void
+test_shared_references_bounded(void **state)
+{
+    (void)state;
+    for (int w = 0; w < 3; w++) {
+        struct buf obj = {.n = 0};
+        op(&obj, "\x80\x04}(");
+        if (w == 1)
+            op(&obj, "N"); /* a key that is no name */
+        else
+            ustr(&obj, "a");
+        if (w == 2)
+            op(&obj, "\x8f("); /* a set */
+        op(&obj, "]q\x01"
+                 "0");
+        for (uint8_t i = 1; i <= 30; i++) {
+            uint8_t lv[] = {']', 'q', (uint8_t)(i + 1), '(', 'h', i, 'h', i,
+                            'e', '0'};
+            put(&obj, lv, sizeof(lv));
+        }
+        uint8_t top[] = {'h', 31};
+        put(&obj, top, sizeof(top));
+        op(&obj, w == 2 ? "\x90u." : "u.");
+        struct buf in;
+        legacy(&in, &obj, NULL, NULL, NULL, NULL, 0);
+        struct out o = convert_mem(in.b, in.n, 4096);
+        assert_int_equal(o.st, MG_E_LIMIT);
+        assert_reason(&o, "shared references (limit max-values)");
+        out_free(&o);
+    }
+}
+
 static void
 test_zip_fixtures(void **state)
 {
@@ -585,6 +621,7 @@ main(void)
         cmocka_unit_test(test_legacy_refusals),
         cmocka_unit_test(test_imports_outside_the_set),
         cmocka_unit_test(test_names_and_sharing),
+        cmocka_unit_test(test_shared_references_bounded),
         cmocka_unit_test(test_zip_fixtures),
         cmocka_unit_test(test_rename_and_map),
         cmocka_unit_test(test_public_api_arguments),

@@ -138,6 +138,9 @@
    space it may add to what it inherits. */
 #define MG_H5_CHILD_SECONDS 30u
 #define MG_H5_CHILD_MEMORY  (1ULL << 30)
+/* HDF5 attributes with more elements than this are not read (a Keras
+   configuration is one string). */
+#define MG_H5_MAX_ATTR_ELEMENTS 1000000
 
 /* Signing and verification (src/sign). Not user settings: each bounds
    hostile input (a bundle, a key file, a model folder) or our memory. */

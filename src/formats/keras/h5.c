@@ -306,7 +306,7 @@ on_attr(hid_t loc, const char *name, const H5A_info_t *info, void *op)
     H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
     size_t esz = t >= 0 ? H5Tget_size(t) : 0;
     uint64_t max = c->lim->max_header_bytes;
-    if (np <= 0 || np > 1000000)
+    if (np <= 0 || np > MG_H5_MAX_ATTR_ELEMENTS)
         goto out;
     if (cls == H5T_STRING && H5Tis_variable_str(t) > 0) {
         mem = H5Tcopy(H5T_C_S1);
